@@ -1,0 +1,334 @@
+"""Typed settings: embedded defaults < config.toml < environment.
+
+`load(path, environ)` is the only place that reads the environment. Errors name the
+offending key (``allocation.rules[2].strategy: unknown strategy 'closest'``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, time
+from pathlib import Path
+from typing import Any
+
+DEFAULTS_PATH = Path(__file__).with_name("defaults.toml")
+STRATEGIES = ("nearest", "fewest_splits", "fixed")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or wrong; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A string that never shows itself in repr or logs."""
+
+    value: str
+
+    def __repr__(self) -> str:
+        return "Secret('**********')" if self.value else "Secret('')"
+
+    def __str__(self) -> str:
+        return repr(self)
+
+    def __bool__(self) -> bool:
+        return bool(self.value)
+
+
+@dataclass(frozen=True)
+class AllocationRule:
+    name: str
+    categories: frozenset[str] = frozenset()
+    regions: tuple[str, ...] = ()
+    strategy: str = "nearest"
+    safety_stock: int = 0
+    warehouses: tuple[str, ...] = ()
+    carriers: tuple[str, ...] = ()
+    split_lines: bool = True
+
+
+@dataclass(frozen=True)
+class CarrierConfig:
+    code: str
+    name: str
+    coverage: tuple[str, ...] = ("*",)
+    exclude: tuple[str, ...] = ()
+    transit: Mapping[str, float] = field(default_factory=dict)
+    lanes: tuple[tuple[str, str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class PromiseConfig:
+    pick_pack_hours: float = 2.0
+    workdays: frozenset[int] = frozenset({1, 2, 3, 4, 5, 6})
+    holidays: frozenset[date] = frozenset()
+    cutoffs: Mapping[str, time] = field(default_factory=dict)
+    delivery_window_hours: float = 2.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_url: str = "sqlite://lvyue.db"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = "http://127.0.0.1:8080"
+    max_body_bytes: int = 1 << 20
+    secret: Secret = Secret("")
+    regions: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    rules: tuple[AllocationRule, ...] = ()
+    default_rule: AllocationRule = AllocationRule(name="默认")
+    credit_tolerance: float = 0.0
+    stale_tracking_hours: float = 24.0
+    promise: PromiseConfig = PromiseConfig()
+    quiet_hours: tuple[time, time] = (time(22, 0), time(8, 0))
+    carriers: Mapping[str, CarrierConfig] = field(default_factory=dict)
+    env: Mapping[str, Secret] = field(default_factory=dict)
+    source: str = "defaults"
+
+
+# Environment keys of the public contract (DESIGN.md §5) kept as secrets for the adapters.
+ENV_KEYS = (
+    "WECOM_CORP_ID", "WECOM_AGENT_ID", "WECOM_SECRET", "WECOM_TOKEN", "WECOM_AES_KEY",
+    "WECOM_API_BASE", "WECOM_BOT_TOKEN", "WECOM_BOT_AES_KEY", "WECOM_WEBHOOK_KEY",
+    "WECHAT_APP_ID", "WECHAT_SECRET", "WECHAT_API_BASE",
+    "KUAIDI100_KEY", "KUAIDI100_CUSTOMER", "KUAIDI100_SECRET", "KUAIDI100_SALT",
+    "KUAIDI100_POLL_BASE", "KUAIDI100_API_BASE",
+    "SF_PARTNER_ID", "SF_CHECKWORD", "SF_MONTHLY_CARD", "SF_API_BASE",
+    "ZTO_APP_KEY", "ZTO_APP_SECRET", "ZTO_API_BASE",
+    "JD_APP_KEY", "JD_APP_SECRET", "JD_ACCESS_TOKEN", "JD_CUSTOMER_CODE", "JD_API_BASE",
+    "AMAP_KEY",
+)
+
+
+def load(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Build Settings from defaults, an optional TOML file and the environment."""
+    environ = os.environ if environ is None else environ
+    data = _read_toml(DEFAULTS_PATH)
+    source = "defaults"
+    if path is None and Path("config.toml").exists():
+        path = "config.toml"
+    if path is not None:
+        data = _merge(data, _read_toml(Path(path)))
+        source = str(path)
+    return from_mapping(data, environ, source=source)
+
+
+def defaults(environ: Mapping[str, str] | None = None) -> Settings:
+    """The embedded defaults alone (ignores any config.toml in the working directory)."""
+    return from_mapping(_read_toml(DEFAULTS_PATH), environ or {}, source="defaults")
+
+
+def from_mapping(
+    data: Mapping[str, Any], environ: Mapping[str, str] | None = None, source: str = "mapping"
+) -> Settings:
+    """Validate an already-merged TOML mapping (tests build Settings this way)."""
+    environ = environ or {}
+    server = _table(data, "server")
+    regions = _regions(_table(data, "regions"))
+    alloc = _table(data, "allocation")
+    rules = tuple(
+        _rule(r, f"allocation.rules[{i}]", regions)
+        for i, r in enumerate(_list(alloc, "rules", "allocation"))
+    )
+    default_rule = _rule(_table(alloc, "default", "allocation"), "allocation.default", regions)
+    gates = _table(data, "gates")
+    carriers = {
+        code: _carrier(code, c, regions)
+        for code, c in _table(data, "carriers").items()
+    }
+    for rule in (*rules, default_rule):
+        for c in rule.carriers:
+            if c not in carriers:
+                raise ConfigError(f"allocation rule '{rule.name}'.carriers: unknown carrier {c!r}")
+    quiet = _table(data, "quiet_hours")
+    return Settings(
+        db_url=environ.get("LVYUE_DB") or _str(server, "db", "server", "sqlite://lvyue.db"),
+        host=_str(server, "host", "server", "127.0.0.1"),
+        port=_int(server, "port", "server", 8080),
+        public_url=(environ.get("LVYUE_PUBLIC_URL") or _str(server, "public_url", "server",
+                                                             "http://127.0.0.1:8080")).rstrip("/"),
+        max_body_bytes=_int(server, "max_body_bytes", "server", 1 << 20),
+        secret=Secret(environ.get("LVYUE_SECRET") or _str(server, "secret", "server", "")),
+        regions=regions,
+        rules=rules,
+        default_rule=default_rule,
+        credit_tolerance=_num(gates, "credit_tolerance", "gates", 0.0),
+        stale_tracking_hours=_num(gates, "stale_tracking_hours", "gates", 24.0),
+        promise=_promise(_table(data, "promise")),
+        quiet_hours=(_hhmm(quiet, "start", "quiet_hours", "22:00"),
+                     _hhmm(quiet, "end", "quiet_hours", "08:00")),
+        carriers=carriers,
+        env={k: Secret(environ[k]) for k in ENV_KEYS if environ.get(k)},
+        source=source,
+    )
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _table(data: Mapping[str, Any], key: str, where: str = "") -> Mapping[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{_k(where, key)}: expected a table")
+    return value
+
+
+def _list(data: Mapping[str, Any], key: str, where: str) -> list[Any]:
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        raise ConfigError(f"{_k(where, key)}: expected a list")
+    return value
+
+
+def _k(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+def _str(data: Mapping[str, Any], key: str, where: str, default: str) -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str):
+        raise ConfigError(f"{_k(where, key)}: expected a string, got {value!r}")
+    return value
+
+
+def _int(data: Mapping[str, Any], key: str, where: str, default: int) -> int:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"{_k(where, key)}: expected a non-negative integer, got {value!r}")
+    return value
+
+
+def _num(data: Mapping[str, Any], key: str, where: str, default: float) -> float:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ConfigError(f"{_k(where, key)}: expected a non-negative number, got {value!r}")
+    return float(value)
+
+
+def _strs(data: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{_k(where, key)}: expected a list of strings")
+    return tuple(value)
+
+
+def _hhmm(data: Mapping[str, Any], key: str, where: str, default: str) -> time:
+    return parse_hhmm(_str(data, key, where, default), _k(where, key))
+
+
+def parse_hhmm(value: str, key: str = "time") -> time:
+    """Parse "HH:MM" or raise ConfigError naming the key."""
+    m = _HHMM.match(value.strip())
+    if not m:
+        raise ConfigError(f"{key}: expected HH:MM, got {value!r}")
+    return time(int(m.group(1)), int(m.group(2)))
+
+
+def _regions(table: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+    return {name: frozenset(_strs(table, name, "regions")) for name in table}
+
+
+def _rule(data: Any, where: str, regions: Mapping[str, frozenset[str]]) -> AllocationRule:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected a table")
+    known = {"name", "categories", "regions", "strategy", "safety_stock", "warehouses",
+             "carriers", "split_lines"}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(sorted(known))})")
+    strategy = _str(data, "strategy", where, "nearest")
+    if strategy not in STRATEGIES:
+        raise ConfigError(
+            f"{where}.strategy: unknown strategy {strategy!r} (use {', '.join(STRATEGIES)})")
+    warehouses = _strs(data, "warehouses", where)
+    if strategy == "fixed" and not warehouses:
+        raise ConfigError(f"{where}.warehouses: strategy 'fixed' needs the warehouses to use")
+    rule_regions = _strs(data, "regions", where)
+    for r in rule_regions:
+        if r not in regions:
+            raise ConfigError(f"{where}.regions: unknown region {r!r} (define it under [regions])")
+    split = data.get("split_lines", True)
+    if not isinstance(split, bool):
+        raise ConfigError(f"{where}.split_lines: expected true or false")
+    return AllocationRule(
+        name=_str(data, "name", where, where),
+        categories=frozenset(c.upper() for c in _strs(data, "categories", where)),
+        regions=rule_regions,
+        strategy=strategy,
+        safety_stock=_int(data, "safety_stock", where, 0),
+        warehouses=warehouses,
+        carriers=_strs(data, "carriers", where),
+        split_lines=split,
+    )
+
+
+def _carrier(code: str, data: Any, regions: Mapping[str, frozenset[str]]) -> CarrierConfig:
+    where = f"carriers.{code}"
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected a table")
+    transit_t = _table(data, "transit", where)
+    transit = {lane: _num(transit_t, lane, f"{where}.transit", 0) for lane in transit_t}
+    for lane in transit:
+        if lane not in ("same_city", "same_province", "same_region", "default"):
+            raise ConfigError(f"{where}.transit.{lane}: unknown lane "
+                              "(use same_city, same_province, same_region, default)")
+    if "default" not in transit:
+        transit["default"] = 72.0
+    lanes = []
+    for i, lane in enumerate(_list(data, "lanes", where)):
+        lw = f"{where}.lanes[{i}]"
+        if not isinstance(lane, Mapping):
+            raise ConfigError(f"{lw}: expected a table")
+        lanes.append((_str(lane, "from", lw, ""), _str(lane, "to", lw, ""),
+                      _num(lane, "hours", lw, 0)))
+    return CarrierConfig(
+        code=code,
+        name=_str(data, "name", where, code),
+        coverage=_strs(data, "coverage", where) or ("*",),
+        exclude=_strs(data, "exclude", where),
+        transit=transit,
+        lanes=tuple(lanes),
+    )
+
+
+def _promise(data: Mapping[str, Any]) -> PromiseConfig:
+    where = "promise"
+    days = data.get("workdays", [1, 2, 3, 4, 5, 6])
+    if not isinstance(days, list) or not all(isinstance(d, int) and 1 <= d <= 7 for d in days):
+        raise ConfigError("promise.workdays: expected ISO weekdays 1..7")
+    holidays = set()
+    for h in _strs(data, "holidays", where):
+        try:
+            holidays.add(date.fromisoformat(h))
+        except ValueError as exc:
+            raise ConfigError(f"promise.holidays: bad date {h!r}") from exc
+    cut = _table(data, "cutoffs", where)
+    return PromiseConfig(
+        pick_pack_hours=_num(data, "pick_pack_hours", where, 2.0),
+        workdays=frozenset(days),
+        holidays=frozenset(holidays),
+        cutoffs={wh: parse_hhmm(str(v), f"promise.cutoffs.{wh}") for wh, v in cut.items()},
+        delivery_window_hours=_num(data, "delivery_window_hours", where, 2.0),
+    )

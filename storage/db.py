@@ -1,0 +1,50 @@
+"""Database set-up by URL: SQLite by default (WAL, busy timeout), PostgreSQL for several instances."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from tortoise import Tortoise, connections
+from tortoise.backends.base.executor import EXECUTOR_CACHE
+
+MODELS = ["storage.models"]
+SQLITE_PRAGMAS = {"journal_mode": "WAL", "busy_timeout": "5000", "synchronous": "NORMAL"}
+
+
+def normalise_url(url: str) -> str:
+    """Accept postgres://, postgresql:// and sqlite:// URLs; add SQLite pragmas."""
+    parts = urlsplit(url)
+    scheme = parts.scheme
+    if scheme in ("postgres", "postgresql", "asyncpg"):
+        return urlunsplit(("asyncpg", *parts[1:]))
+    if scheme == "sqlite":
+        query = dict(SQLITE_PRAGMAS)
+        query.update(parse_qsl(parts.query))
+        path = url.split("://", 1)[1].split("?", 1)[0]
+        return f"sqlite://{path}?{urlencode(query)}"
+    raise ValueError(f"LVYUE_DB: unsupported database URL scheme {scheme!r} "
+                     "(use sqlite://FILE or postgres://USER@HOST:PORT/DB)")
+
+
+def engine(url: str) -> str:
+    return "postgres" if urlsplit(url).scheme in ("postgres", "postgresql", "asyncpg") else "sqlite"
+
+
+async def init(url: str, *, create: bool = True) -> None:
+    """Connect (globally, so aiohttp handler tasks see it) and create missing tables."""
+    await Tortoise.init(db_url=normalise_url(url), modules={"models": MODELS},
+                        use_tz=True, timezone="UTC", _enable_global_fallback=True)
+    if create:
+        await Tortoise.generate_schemas(safe=True)
+
+
+async def close() -> None:
+    await Tortoise.close_connections()
+    # Tortoise caches SQL per connection name, not per engine: forget it so a later
+    # init on the other engine (tests run both in one process) builds its own.
+    EXECUTOR_CACHE.clear()
+
+
+def is_postgres() -> bool:
+    conn = connections.get("default")
+    return conn.capabilities.dialect == "postgres"
