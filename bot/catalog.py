@@ -1,0 +1,74 @@
+"""In-memory snapshot of the slow-changing master data (products, warehouses).
+
+Orders look products and warehouses up on every request; reading 18,000 products per
+order would dominate intake. The snapshot reloads after `ttl` seconds (imports from the
+command line land within that time) or at once through `invalidate()`.
+"""
+
+from __future__ import annotations
+
+import time as _time
+from dataclasses import dataclass
+from decimal import Decimal
+
+from bot.config import Settings, parse_hhmm
+from bot.domain.allocation import WarehouseInfo
+from storage.models import Product, Warehouse
+
+
+@dataclass(frozen=True)
+class ProductInfo:
+    id: int
+    sku: str
+    name: str
+    category: str
+    brand: str
+    unit: str
+    price: Decimal
+    models: str
+    active: bool
+
+
+class Catalog:
+    def __init__(self, settings: Settings, ttl: float = 60.0) -> None:
+        self._settings = settings
+        self._ttl = ttl
+        self._loaded_at = -1e18
+        self.products: dict[str, ProductInfo] = {}
+        self.products_by_id: dict[int, ProductInfo] = {}
+        self.warehouses: dict[str, WarehouseInfo] = {}
+        self.warehouse_ids: dict[str, int] = {}
+        self.warehouse_codes: dict[int, str] = {}
+
+    def invalidate(self) -> None:
+        self._loaded_at = -1e18
+
+    async def fresh(self) -> Catalog:
+        if _time.monotonic() - self._loaded_at > self._ttl:
+            await self.reload()
+        return self
+
+    async def reload(self) -> None:
+        rows = await Product.all().values_list(
+            "id", "sku", "name", "category", "brand", "unit", "price", "models", "active")
+        products = {r[1]: ProductInfo(*r) for r in rows}
+        whs = await Warehouse.all()
+        cutoffs = self._settings.promise.cutoffs
+        self.warehouses = {
+            w.code: WarehouseInfo(
+                code=w.code, name=w.name, kind=str(w.kind.value if hasattr(w.kind, "value")
+                                                   else w.kind),
+                province=w.province, city=_short_city(w.city), lat=w.lat, lon=w.lon,
+                cutoff=cutoffs.get(w.code) or parse_hhmm(w.cutoff or "16:00",
+                                                         f"warehouse {w.code}.cutoff"),
+                active=w.active)
+            for w in whs}
+        self.warehouse_ids = {w.code: w.id for w in whs}
+        self.warehouse_codes = {w.id: w.code for w in whs}
+        self.products = products
+        self.products_by_id = {p.id: p for p in products.values()}
+        self._loaded_at = _time.monotonic()
+
+
+def _short_city(city: str) -> str:
+    return city[:-1] if city.endswith("市") else city
