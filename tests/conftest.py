@@ -93,3 +93,67 @@ async def db(engine: str, tmp_path: Path) -> AsyncIterator[str]:
         if engine == "postgres":
             await Tortoise._drop_databases()
         await storage_db.close()
+
+
+# ---- a small, hand-made world for order tests ------------------------------------------
+
+WAREHOUSES = [
+    # code, name, kind, city, province, lat, lon, cutoff
+    ("HZ01", "杭州仓", "physical", "杭州", "浙江", 30.2741, 120.1551, "16:00"),
+    ("SH01", "上海仓", "physical", "上海", "上海", 31.2304, 121.4737, "17:00"),
+    ("NJ01", "南京仓", "physical", "南京", "江苏", 32.0603, 118.7969, "16:30"),
+    ("SK-2026", "秒杀专仓", "virtual", "杭州", "浙江", 30.2741, 120.1551, "18:00"),
+]
+PRODUCTS = [
+    # sku, name, category, price
+    ("BRK00001", "博世 前刹车片 大众朗逸 0986AB1234", "BRK", "120.00"),
+    ("OIL00001", "美孚 速霸2000 全合成机油 5W-30 4L", "OIL", "268.00"),
+    ("TYR00001", "米其林 浩悦4 205/55R16 91V", "TYR", "520.00"),
+    ("FLT00001", "曼牌 空气滤清器 丰田卡罗拉 C2433", "FLT", "45.00"),
+]
+# (warehouse, sku): on_hand
+STOCK = {
+    ("HZ01", "BRK00001"): 40, ("SH01", "BRK00001"): 200, ("NJ01", "BRK00001"): 300,
+    ("HZ01", "OIL00001"): 500, ("SH01", "OIL00001"): 100,
+    ("HZ01", "TYR00001"): 8, ("SH01", "TYR00001"): 30, ("NJ01", "TYR00001"): 30,
+    ("HZ01", "FLT00001"): 100, ("NJ01", "FLT00001"): 100,
+    ("SK-2026", "OIL00001"): 100,
+}
+HANGZHOU = "浙江省杭州市西湖区文三路100号"
+
+
+@pytest.fixture
+async def world(db: str) -> dict[str, Any]:
+    """Warehouses, products, stock, two customers and staff; returns the models by code."""
+    from decimal import Decimal
+
+    from bot.domain.invoice import uscc_with_check
+    from storage.models import Customer, Product, Staff, Stock, Warehouse
+
+    whs = {}
+    for code, name, kind, city, prov, lat, lon, cutoff in WAREHOUSES:
+        whs[code] = await Warehouse.create(code=code, name=name, kind=kind, city=city,
+                                           province=prov, lat=lat, lon=lon, cutoff=cutoff)
+    prods = {}
+    for sku, name, cat, price in PRODUCTS:
+        prods[sku] = await Product.create(sku=sku, name=name, category=cat, price=Decimal(price))
+    for (wh, sku), qty in STOCK.items():
+        await Stock.create(warehouse=whs[wh], product=prods[sku], on_hand=qty)
+    shop = await Customer.create(
+        code="C0001", name="杭州西湖恒通汽修厂", aliases=["恒通汽修"], credit_limit=Decimal(50000),
+        contact="王师傅", phone="13800000001", address=HANGZHOU, invoice_type="专票",
+        tax_id=uscc_with_check("91330106MA2B3C4D5"), bank="中国工商银行杭州西湖支行",
+        account="6222021202001234567")
+    small = await Customer.create(code="C0002", name="南京鼓楼快修店", credit_limit=Decimal(1000),
+                                  address="江苏省南京市鼓楼区中山路5号", invoice_type="普票")
+    await Staff.create(userid="lina", name="李娜", role="manager")
+    await Staff.create(userid="zhangwei", name="张伟", role="sales")
+    return {"warehouses": whs, "products": prods, "customers": {"C0001": shop, "C0002": small}}
+
+
+@pytest.fixture
+def service(world: dict[str, Any], settings: config.Settings) -> Any:
+    from bot.catalog import Catalog
+    from bot.ordering import OrderService
+
+    return OrderService(settings, Catalog(settings))

@@ -1,0 +1,130 @@
+"""lvyue command line: serve (default), import, export, demo. Parses arguments, calls bot.*."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from datetime import date
+
+from bot import config
+
+KINDS = ("products", "customers", "warehouses", "stock", "staff")
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", help="database URL (default sqlite://lvyue.db, or LVYUE_DB)")
+    common.add_argument("--config", help="TOML file (default ./config.toml when present)")
+    p = argparse.ArgumentParser(prog="bot.py", description="lvyue 履约 order bot",
+                                parents=[common])
+    sub = p.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", parents=[common], help="run the bot (default)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    imp = sub.add_parser("import", parents=[common], help="import master data from CSV/XLSX")
+    imp.add_argument("kind", choices=KINDS)
+    imp.add_argument("file")
+    imp.add_argument("--warehouse", help="warehouse code for a stock file without that column")
+    imp.add_argument("--partial", action="store_true",
+                     help="write the good rows even when some rows are rejected")
+    exp = sub.add_parser("export", parents=[common], help="export the finance invoice list")
+    exp.add_argument("what", choices=["invoices"])
+    exp.add_argument("--type", default="专票", help="普票, 专票, 无需 or 全部 (default 专票)")
+    exp.add_argument("--since", type=date.fromisoformat, help="YYYY-MM-DD")
+    exp.add_argument("-o", "--output", required=True, help="output .xlsx file")
+    sub.add_parser("demo", parents=[common], help="(re)load the demo data set")
+    return p
+
+
+def _settings(args: argparse.Namespace) -> config.Settings:
+    settings = config.load(args.config)
+    if args.db:
+        settings = replace(settings, db_url=args.db)
+    return settings
+
+
+async def _with_db(settings: config.Settings, job: Callable[[], Awaitable[int]]) -> int:
+    from storage import db
+
+    await db.init(settings.db_url)
+    try:
+        return await job()
+    finally:
+        await db.close()
+
+
+def _serve(settings: config.Settings, args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from bot.app import build
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    mode = "sandbox (no WeCom credentials)" if "WECOM_CORP_ID" not in settings.env else "live"
+    logging.getLogger("lvyue").info("serving on http://%s:%s, %s, db %s", host, port, mode,
+                                    settings.db_url)
+    web.run_app(build(settings), host=host, port=port, print=None)
+    return 0
+
+
+async def _import(settings: config.Settings, args: argparse.Namespace) -> int:
+    from bot.imports import ImportFileError, import_file
+
+    try:
+        report = await import_file(args.kind, args.file, warehouse=args.warehouse,
+                                   partial=args.partial, progress=sys.stderr.isatty())
+    except ImportFileError as exc:
+        print(f"导入失败：{exc}", file=sys.stderr)
+        return 2
+    print(report.summary_zh())
+    return 0 if not report.rejected else 1
+
+
+async def _export(settings: config.Settings, args: argparse.Namespace) -> int:
+    from bot.export import export_invoices
+
+    kind = None if args.type in ("全部", "all") else args.type
+    try:
+        n = await export_invoices(args.output, invoice_type=kind, since=args.since)
+    except ValueError as exc:
+        print(f"导出失败：{exc}", file=sys.stderr)
+        return 2
+    print(f"已导出{n}张订单到 {args.output}")
+    return 0
+
+
+async def _demo(settings: config.Settings, args: argparse.Namespace) -> int:
+    from bot.demo import load_demo
+
+    counts = await load_demo(settings, progress=sys.stderr.isatty())
+    print("演示数据已载入：" + "，".join(f"{k} {v}" for k, v in counts.items()))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not any(a in ("serve", "import", "export", "demo") for a in argv) and not (
+            {"-h", "--help"} & set(argv)):
+        argv.insert(0, "serve")  # serve is the default command: `python bot.py --port 9000`
+    args = _parser().parse_args(argv)
+    try:
+        settings = _settings(args)
+    except config.ConfigError as exc:
+        print(f"配置错误：{exc}", file=sys.stderr)
+        return 2
+    command = args.command or "serve"
+    if command == "serve":
+        return _serve(settings, args)
+    jobs: dict[str, Callable[[config.Settings, argparse.Namespace], Awaitable[int]]] = {
+        "import": _import, "export": _export, "demo": _demo}
+    job: Callable[[], Awaitable[int]] = lambda: jobs[command](settings, args)  # noqa: E731
+    return asyncio.run(_with_db(settings, job))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

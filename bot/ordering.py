@@ -1,0 +1,455 @@
+"""Order use cases: place, confirm, cancel, release, ship. Adapters call these; they own no rule.
+
+Commands are plain dataclasses; results carry the gate results as values. Failures of input
+(unknown SKU, bad quantity) raise InputError naming the field; illegal transitions raise
+IllegalTransition; gate failures are results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from bot.catalog import Catalog, ProductInfo
+from bot.config import Settings
+from bot.domain import eta
+from bot.domain import orders as sm
+from bot.domain.allocation import Allocation, LineNeed, StockLevel, allocate
+from bot.domain.coverage import choose_carrier, transit_hours
+from bot.domain.gates import CustomerView, GateResult, IntakeFacts, destination, failed, run_intake
+from integrations import geocode
+from storage import stock as stock_q
+from storage.models import Customer, Order, OrderLine, OrderLog, OrderStatus, Shipment, Staff, Stock
+
+MAX_QTY = 100_000
+MAX_LINES = 200
+
+
+class InputError(ValueError):
+    """Bad input, named by field (maps to 422 problem+json or a Chinese chat reply)."""
+
+    def __init__(self, field_name: str, code: str, message: str) -> None:
+        self.field, self.code, self.message = field_name, code, message
+        super().__init__(f"{field_name}: {message}")
+
+
+class NotFound(LookupError):
+    def __init__(self, no: str) -> None:
+        self.no = no
+        super().__init__(f"订单{no}不存在")
+
+
+class Forbidden(PermissionError):
+    pass
+
+
+@dataclass(frozen=True)
+class LineInput:
+    sku: str
+    qty: int
+    price: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class PlaceOrder:
+    customer: str
+    lines: Sequence[LineInput]
+    address: str | None = None
+    invoice: Mapping[str, str] | None = None
+    channel: str = "api"
+    campaign: str | None = None
+    idempotency_key: str | None = None
+    warehouse: str | None = None
+    salesperson: str | None = None
+    keep_failed: bool = False  # chat keeps a failing draft for a fix or a manager's release
+    actor: str = "api"
+
+
+@dataclass
+class Outcome:
+    order: Order | None
+    gates: list[GateResult] = field(default_factory=list)
+    replayed: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not failed(self.gates)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A tentative or final plan: gate facts, allocation and per-shipment promise."""
+
+    facts: IntakeFacts
+    gates: list[GateResult]
+    allocation: Allocation
+    shipments: list[dict[str, Any]]
+    promised_at: datetime | None
+
+
+class OrderService:
+    def __init__(self, settings: Settings, catalog: Catalog) -> None:
+        self.settings = settings
+        self.catalog = catalog
+
+    # ---- place -------------------------------------------------------------------------
+    async def place(self, cmd: PlaceOrder) -> Outcome:
+        if cmd.idempotency_key:
+            existing = await Order.get_or_none(idempotency_key=cmd.idempotency_key)
+            if existing is not None:
+                return Outcome(existing, list(_gates_from(existing)), replayed=True)
+        cat = await self.catalog.fresh()
+        lines = self._validate_lines(cmd.lines, cat.products)
+        customer = await _find_customer(cmd.customer)
+        address = cmd.address if cmd.address is not None else (customer.address if customer else "")
+        invoice = _invoice_for(cmd.invoice, customer)
+        plan = await self._plan(customer, cmd.customer, lines, address, invoice, cmd.campaign,
+                                cmd.warehouse, None, _now())
+        if failed(plan.gates) and (not cmd.keep_failed or customer is None):
+            return Outcome(None, plan.gates)
+        try:
+            order = await self._write_draft(cmd, customer, lines, address, invoice, plan)
+        except IntegrityError:
+            if not cmd.idempotency_key:
+                raise
+            order = await Order.get(idempotency_key=cmd.idempotency_key)
+            return Outcome(order, list(_gates_from(order)), replayed=True)
+        return Outcome(order, plan.gates)
+
+    def _validate_lines(self, lines: Sequence[LineInput], products: Mapping[str, ProductInfo]
+                        ) -> list[tuple[ProductInfo, int, Decimal]]:
+        if not lines:
+            raise InputError("lines", "required", "订单至少需要一行商品")
+        if len(lines) > MAX_LINES:
+            raise InputError("lines", "too_many", f"一张订单最多{MAX_LINES}行")
+        out = []
+        for i, ln in enumerate(lines):
+            p = products.get(ln.sku.strip().upper()) if ln.sku else None
+            if p is None or not p.active:
+                raise InputError(f"lines[{i}].sku", "unknown_sku", f"商品编码“{ln.sku}”不存在")
+            if not 1 <= ln.qty <= MAX_QTY:
+                raise InputError(f"lines[{i}].qty", "bad_qty",
+                                 f"数量应为1到{MAX_QTY}之间的整数")
+            price = p.price if ln.price is None else ln.price
+            if price < 0 or price > Decimal("10000000"):
+                raise InputError(f"lines[{i}].price", "bad_price", "单价应为0到一千万之间")
+            out.append((p, ln.qty, price.quantize(Decimal("0.01"))))
+        return out
+
+    async def _plan(self, customer: Customer | None, ref: str,
+                    lines: Sequence[tuple[ProductInfo, int, Decimal]], address: str,
+                    invoice: Mapping[str, str], campaign: str | None, preferred: str | None,
+                    released_by: str | None, at: datetime) -> Planned:
+        cat = self.catalog
+        place = geocode.parse(address) if address else None
+        dest = destination(place) if place else None
+        needs = [LineNeed(i, p.sku, p.category, q) for i, (p, q, _) in enumerate(lines)]
+        levels = await _stock_levels([p.id for p, _, _ in lines], cat)
+        alloc = (allocate(needs, dest, levels, cat.warehouses, self.settings, campaign, preferred)
+                 if dest else _no_destination(needs, levels, cat, campaign))
+        total = sum((price * q for _, q, price in lines), Decimal("0.00"))
+        facts = IntakeFacts(
+            customer=_view(customer), customer_ref=ref, total=total, allocation=alloc,
+            place=place, address_raw=address or "", invoice=invoice,
+            names={p.sku: p.name for p, _, _ in lines}, warehouses=cat.warehouses,
+            credit_released_by=released_by)
+        gates = run_intake(facts, self.settings)
+        shipments = self._shipments(alloc, dest, at) if dest and alloc.ok else []
+        promised = max((s["promised_at"] for s in shipments if s["promised_at"]), default=None)
+        return Planned(facts, gates, alloc, shipments, promised)
+
+    def _shipments(self, alloc: Allocation, dest: Any, at: datetime) -> list[dict[str, Any]]:
+        out = []
+        order = list(self.catalog.warehouses)
+        for seq, (wh_code, picks) in enumerate(alloc.by_warehouse(order), start=1):
+            wh = self.catalog.warehouses[wh_code]
+            rule = alloc.rules[picks[0].line]
+            carrier = choose_carrier(dest, rule.carriers, self.settings)
+            promised = None
+            if carrier:
+                hours = transit_hours(self.settings.carriers[carrier], wh, dest,
+                                      self.settings.regions)
+                promised = eta.promise(at, wh.cutoff, hours, self.settings.promise)
+            out.append({"seq": seq, "warehouse": wh_code, "carrier": carrier,
+                        "promised_at": promised, "picks": picks})
+        return out
+
+    async def _write_draft(self, cmd: PlaceOrder, customer: Customer | None,
+                           lines: Sequence[tuple[ProductInfo, int, Decimal]], address: str,
+                           invoice: Mapping[str, str], plan: Planned) -> Order:
+        place = plan.facts.place
+        status = OrderStatus.draft
+        async with in_transaction():
+            order = await Order.create(
+                no=_temp_no(), idempotency_key=cmd.idempotency_key, customer=customer,
+                status=status, channel=cmd.channel, campaign=cmd.campaign,
+                salesperson=cmd.salesperson, preferred_warehouse=cmd.warehouse,
+                address_raw=address or "", province=place.province if place else "",
+                city=place.city if place else "", district=place.district if place else "",
+                adcode=place.adcode if place else "", lat=place.lat if place else None,
+                lon=place.lon if place else None, invoice_type=invoice.get("type") or "普票",
+                tax_id=invoice.get("tax_id", ""), bank=invoice.get("bank", ""),
+                account=invoice.get("account", ""), total=plan.facts.total,
+                gates=[g.as_dict() for g in plan.gates], promised_at=plan.promised_at)
+            order.no = order_no(order)
+            await order.save(update_fields=["no"])
+            await OrderLine.bulk_create([
+                OrderLine(order=order, product_id=p.id, sku=p.sku, name=p.name,
+                          category=p.category, qty=q, unit_price=price, amount=price * q)
+                for p, q, price in lines])
+            await self._write_shipments(order, plan, reserved=False)
+            await _log(order, cmd.actor, "place", None, status,
+                       {"channel": cmd.channel, "gates": order.gates})
+        return order
+
+    async def _write_shipments(self, order: Order, plan: Planned, reserved: bool) -> None:
+        await Shipment.filter(order_id=order.id).delete()
+        await Shipment.bulk_create([
+            Shipment(order=order, seq=s["seq"], warehouse_id=self.catalog.warehouse_ids[
+                s["warehouse"]], carrier=s["carrier"], promised_at=s["promised_at"],
+                status=OrderStatus.allocated, reserved=reserved,
+                lines=[{"line": p.line, "sku": p.sku, "qty": p.qty, "floor": p.floor,
+                        "product_id": self.catalog.products[p.sku].id} for p in s["picks"]])
+            for s in plan.shipments])
+
+    # ---- confirm -----------------------------------------------------------------------
+    async def confirm(self, no: str, actor: str = "api") -> Outcome:
+        """Re-run the gates on current data, charge credit and reserve stock atomically."""
+        order = await _get(no)
+        sm.check(no, order.status, OrderStatus.confirmed)
+        await self.catalog.fresh()
+        customer = await Customer.get(id=order.customer_id)
+        lines = await _order_lines(order, self.catalog)
+        now = _now()
+        plan = await self._plan(customer, customer.code, lines, order.address_raw,
+                                _order_invoice(order), order.campaign, order.preferred_warehouse,
+                                order.credit_released_by, now)
+        if failed(plan.gates):
+            return await self._hold(order, actor, plan.gates)
+        try:
+            async with in_transaction():
+                fresh = await Order.filter(id=order.id).select_for_update().get()
+                sm.check(no, fresh.status, OrderStatus.confirmed)
+                await stock_q.charge_credit(customer.id, plan.facts.total,
+                                            self.settings.credit_tolerance,
+                                            force=bool(order.credit_released_by))
+                await stock_q.reserve(self._moves(plan))
+                await self._write_shipments(fresh, plan, reserved=True)
+                fresh.gates = [g.as_dict() for g in plan.gates]
+                fresh.promised_at, fresh.confirmed_at = plan.promised_at, now
+                fresh.status = OrderStatus.allocated
+                await fresh.save(update_fields=["gates", "promised_at", "confirmed_at", "status"])
+                await _log(fresh, actor, "confirm", order.status, OrderStatus.confirmed,
+                           {"gates": fresh.gates})
+                await _log(fresh, actor, "allocate", OrderStatus.confirmed, OrderStatus.allocated,
+                           {"shipments": [_ship_summary(s) for s in plan.shipments]})
+        except stock_q.CreditExceeded:
+            return await self._hold(order, actor, _replace(plan.gates, GateResult(
+                "credit", False, "信用额度不足（其他订单刚占用了额度），需经理放行或先回款")))
+        except stock_q.OutOfStock as exc:
+            return await self._hold(order, actor, _replace(plan.gates, GateResult(
+                "stock", False, f"库存不足：{exc.move.sku}在{exc.move.warehouse}刚被其他订单锁定，"
+                "请重新确认", {"sku": exc.move.sku, "warehouse": exc.move.warehouse})))
+        return Outcome(await Order.get(id=order.id), plan.gates)
+
+    def _moves(self, plan: Planned) -> list[stock_q.StockMove]:
+        ids = self.catalog.warehouse_ids
+        return [stock_q.StockMove(ids[p.warehouse], self.catalog.products[p.sku].id, p.qty,
+                                  p.floor, p.sku, p.warehouse)
+                for p in plan.allocation.picks]
+
+    async def _hold(self, order: Order, actor: str, gates: list[GateResult]) -> Outcome:
+        async with in_transaction():
+            fresh = await Order.filter(id=order.id).select_for_update().get()
+            if fresh.status not in (OrderStatus.draft, OrderStatus.on_hold):
+                return Outcome(fresh, gates)
+            prev = fresh.status
+            fresh.status = OrderStatus.on_hold
+            fresh.gates = [g.as_dict() for g in gates]
+            await fresh.save(update_fields=["status", "gates"])
+            await _log(fresh, actor, "hold", prev, OrderStatus.on_hold,
+                       {"failed": [g.as_dict() for g in failed(gates)]})
+        return Outcome(fresh, gates)
+
+    # ---- cancel, release, ship ---------------------------------------------------------
+    async def cancel(self, no: str, actor: str = "api", reason: str = "") -> Order:
+        async with in_transaction():
+            order = await Order.filter(no=no).select_for_update().get_or_none()
+            if order is None:
+                raise NotFound(no)
+            sm.check(no, order.status, OrderStatus.cancelled)
+            if order.status == OrderStatus.allocated:
+                await stock_q.release(await _reserved_moves(order))
+                await stock_q.refund_credit(order.customer_id, order.total)
+                await Shipment.filter(order_id=order.id).update(reserved=False,
+                                                                status=OrderStatus.cancelled)
+            prev = order.status
+            order.status = OrderStatus.cancelled
+            await order.save(update_fields=["status"])
+            await _log(order, actor, "cancel", prev, OrderStatus.cancelled, {"reason": reason})
+        return order
+
+    async def release_credit(self, no: str, actor: str, reason: str) -> Outcome:
+        """A manager lets an order past a failed credit gate; logged with who and why."""
+        staff = await Staff.get_or_none(userid=actor, active=True)
+        if staff is None or staff.role not in ("manager", "admin"):
+            raise Forbidden(f"{actor}不是经理，不能放行信用额度")
+        if not reason.strip():
+            raise InputError("reason", "required", "放行需要写明原因")
+        async with in_transaction():
+            order = await Order.filter(no=no).select_for_update().get_or_none()
+            if order is None:
+                raise NotFound(no)
+            if order.status not in (OrderStatus.draft, OrderStatus.on_hold):
+                raise sm.IllegalTransition(no, order.status, OrderStatus.confirmed)
+            order.credit_released_by = staff.name
+            await order.save(update_fields=["credit_released_by"])
+            await _log(order, actor, "release_credit", order.status, order.status,
+                       {"by": staff.userid, "name": staff.name, "reason": reason})
+        return await self.confirm(no, actor)
+
+    async def ship(self, no: str, actor: str, waybill_for: Any) -> Order:
+        """Hand the order's shipments to carriers: waybill, deduct on_hand, release reservation."""
+        async with in_transaction():
+            order = await Order.filter(no=no).select_for_update().get_or_none()
+            if order is None:
+                raise NotFound(no)
+            sm.check(no, order.status, OrderStatus.shipped)
+            now = _now()
+            for s in await Shipment.filter(order_id=order.id, reserved=True).order_by("seq"):
+                await stock_q.deduct(_shipment_moves(s))
+                s.waybill_no = s.waybill_no or await waybill_for(order, s)
+                s.status, s.reserved, s.shipped_at = OrderStatus.shipped, False, now
+                await s.save(update_fields=["waybill_no", "status", "reserved", "shipped_at"])
+            order.status, order.shipped_at = OrderStatus.shipped, now
+            await order.save(update_fields=["status", "shipped_at"])
+            await _log(order, actor, "ship", OrderStatus.allocated, OrderStatus.shipped, {})
+        return order
+
+    async def get(self, no: str) -> Order:
+        return await _get(no)
+
+
+# ---- helpers ---------------------------------------------------------------------------
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _temp_no() -> str:
+    import uuid
+
+    return "TMP" + uuid.uuid4().hex[:20]
+
+
+def order_no(order: Order) -> str:
+    """LY + order date (Asia/Shanghai) + the row id: unique, short enough to say on the phone."""
+    day = (order.created_at or _now()).astimezone(eta.CST)
+    return f"LY{day:%y%m%d}{order.id:06d}"
+
+
+async def _get(no: str) -> Order:
+    order = await Order.get_or_none(no=no)
+    if order is None:
+        raise NotFound(no)
+    return order
+
+
+async def _find_customer(ref: str) -> Customer | None:
+    ref = (ref or "").strip()
+    if not ref:
+        return None
+    return await Customer.get_or_none(code=ref) or await Customer.filter(name=ref).first()
+
+
+def _view(c: Customer | None) -> CustomerView | None:
+    if c is None:
+        return None
+    return CustomerView(c.code, c.name, c.active, c.credit_limit, c.exposure)
+
+
+def _invoice_for(given: Mapping[str, str] | None, c: Customer | None) -> dict[str, str]:
+    if given:
+        return {k: str(given.get(k) or "") for k in ("type", "tax_id", "bank", "account")}
+    if c is None:
+        return {"type": "普票", "tax_id": "", "bank": "", "account": ""}
+    return {"type": c.invoice_type, "tax_id": c.tax_id, "bank": c.bank, "account": c.account}
+
+
+def _order_invoice(o: Order) -> dict[str, str]:
+    return {"type": o.invoice_type, "tax_id": o.tax_id, "bank": o.bank, "account": o.account}
+
+
+async def _stock_levels(product_ids: list[int], cat: Catalog) -> dict[str, list[StockLevel]]:
+    rows = await Stock.filter(product_id__in=product_ids).values_list(
+        "product_id", "warehouse_id", "on_hand", "reserved", "safety_stock")
+    out: dict[str, list[StockLevel]] = {}
+    for pid, wid, on_hand, reserved, safety in rows:
+        sku = cat.products_by_id[pid].sku
+        out.setdefault(sku, []).append(
+            StockLevel(cat.warehouse_codes[wid], on_hand - reserved, safety))
+    return out
+
+
+def _no_destination(needs: list[LineNeed], levels: Mapping[str, list[StockLevel]], cat: Catalog,
+                    campaign: str | None) -> Allocation:
+    """Without an address there is no allocation; stock is still checked in total."""
+    from bot.domain.allocation import Shortage
+
+    shortages = []
+    for n in needs:
+        rows = [s for s in levels.get(n.sku, [])
+                if cat.warehouses.get(s.warehouse) and
+                (s.warehouse == campaign if campaign else not cat.warehouses[s.warehouse].virtual)]
+        servable = sum(max(0, s.available - s.safety_stock) for s in rows)
+        if servable < n.qty:
+            shortages.append(Shortage(n.index, n.sku, n.qty, servable,
+                                      tuple(s.warehouse for s in rows)))
+    return Allocation((), tuple(shortages), {})
+
+
+async def _order_lines(order: Order, cat: Catalog) -> list[tuple[ProductInfo, int, Decimal]]:
+    rows = await OrderLine.filter(order_id=order.id).order_by("id")
+    return [(cat.products_by_id[r.product_id], r.qty, r.unit_price) for r in rows]
+
+
+async def _reserved_moves(order: Order) -> list[stock_q.StockMove]:
+    moves: list[stock_q.StockMove] = []
+    for s in await Shipment.filter(order_id=order.id, reserved=True):
+        moves += _shipment_moves(s)
+    return moves
+
+
+def _shipment_moves(s: Shipment) -> list[stock_q.StockMove]:
+    return [stock_q.StockMove(s.warehouse_id, ln["product_id"], ln["qty"], 0, ln["sku"])
+            for ln in s.lines]
+
+
+def _ship_summary(s: Mapping[str, Any]) -> dict[str, Any]:
+    return {"warehouse": s["warehouse"], "carrier": s["carrier"],
+            "promised_at": s["promised_at"].isoformat() if s["promised_at"] else None,
+            "lines": [{"sku": p.sku, "qty": p.qty} for p in s["picks"]]}
+
+
+def _replace(gates: list[GateResult], new: GateResult) -> list[GateResult]:
+    return [new if g.code == new.code else g for g in gates]
+
+
+def _gates_from(order: Order) -> list[GateResult]:
+    return [GateResult(g["code"], g["ok"], g["message"], g.get("checked", {}))
+            for g in order.gates or []]
+
+
+async def _log(order: Order, actor: str, action: str, frm: Any, to: Any,
+               detail: Mapping[str, Any]) -> None:
+    await OrderLog.create(order=order, actor=actor, action=action,
+                          from_status=str(frm.value if hasattr(frm, "value") else frm)
+                          if frm else None,
+                          to_status=str(to.value if hasattr(to, "value") else to) if to else None,
+                          detail=dict(detail))

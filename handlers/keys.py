@@ -1,0 +1,15 @@
+"""Typed keys for what the composition root stores on the aiohttp application."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from bot.config import Settings
+from bot.ordering import OrderService
+
+SETTINGS = web.AppKey("settings", Settings)
+SERVICE = web.AppKey("service", OrderService)
+WAYBILLS = web.AppKey("waybills", Callable[[Any, Any], Awaitable[str]])

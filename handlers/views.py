@@ -1,0 +1,78 @@
+"""JSON shapes of the public API (DESIGN.md §5). Times are ISO 8601 with +08:00."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from bot.catalog import Catalog
+from bot.domain.eta import CST
+from bot.ordering import OrderService
+from storage.models import Customer, Order, OrderLine, Shipment, Stock
+
+
+def iso(t: datetime | None) -> str | None:
+    return t.astimezone(CST).isoformat(timespec="seconds") if t else None
+
+
+def money(d: Decimal) -> float:
+    return float(d.quantize(Decimal("0.01")))
+
+
+async def order_json(order: Order, svc: OrderService) -> dict[str, Any]:
+    cat = await svc.catalog.fresh()
+    customer = await Customer.get(id=order.customer_id)
+    lines = await OrderLine.filter(order_id=order.id).order_by("id")
+    shipments = await Shipment.filter(order_id=order.id).order_by("seq")
+    return {
+        "no": order.no,
+        "status": order.status.value,
+        "customer": {"code": customer.code, "name": customer.name},
+        "channel": order.channel,
+        "campaign": order.campaign,
+        "lines": [{"sku": ln.sku, "name": ln.name, "qty": ln.qty,
+                   "unit_price": money(ln.unit_price), "amount": money(ln.amount)}
+                  for ln in lines],
+        "total": money(order.total),
+        "address": {"raw": order.address_raw, "province": order.province, "city": order.city,
+                    "district": order.district, "adcode": order.adcode},
+        "invoice": {"type": order.invoice_type, "tax_id": order.tax_id},
+        "shipments": [_shipment(s, cat) for s in shipments],
+        "promised_at": iso(order.promised_at),
+        "gates": [{"code": g["code"], "ok": g["ok"], "message": g["message"]}
+                  for g in order.gates or []],
+        "credit_released_by": order.credit_released_by,
+        "priority": order.priority,
+        "created_at": iso(order.created_at),
+        "confirmed_at": iso(order.confirmed_at),
+        "shipped_at": iso(order.shipped_at),
+        # The customer tracking page (/t/{token}) is not built yet: no link is offered.
+        "tracking_url": None,
+    }
+
+
+def _shipment(s: Shipment, cat: Catalog) -> dict[str, Any]:
+    code = cat.warehouse_codes.get(s.warehouse_id, "")
+    wh = cat.warehouses.get(code)
+    return {"seq": s.seq, "warehouse": code, "warehouse_name": wh.name if wh else "",
+            "carrier": s.carrier, "waybill_no": s.waybill_no, "status": s.status.value,
+            "reserved": s.reserved, "promised_at": iso(s.promised_at),
+            "lines": [{"sku": ln["sku"], "qty": ln["qty"]} for ln in s.lines]}
+
+
+async def stock_json(sku: str, cat: Catalog) -> dict[str, Any] | None:
+    p = cat.products.get(sku)
+    if p is None:
+        return None
+    rows = await Stock.filter(product_id=p.id).order_by("warehouse_id")
+    whs = []
+    for r in rows:
+        code = cat.warehouse_codes.get(r.warehouse_id, "")
+        wh = cat.warehouses.get(code)
+        whs.append({"warehouse": code, "name": wh.name if wh else "",
+                    "kind": wh.kind if wh else "", "on_hand": r.on_hand,
+                    "reserved": r.reserved, "available": r.available,
+                    "safety_stock": r.safety_stock})
+    return {"sku": p.sku, "name": p.name, "unit": p.unit, "warehouses": whs,
+            "available": sum(w["available"] for w in whs if w["kind"] != "virtual")}

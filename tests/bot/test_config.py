@@ -1,0 +1,52 @@
+"""Config: defaults load, overrides merge, and every error names its key."""
+
+import pytest
+
+from bot import config
+
+
+def write(tmp_path, text):
+    p = tmp_path / "config.toml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_defaults_load_with_the_seed_rule(settings):
+    rule = settings.rules[0]
+    assert rule.categories == frozenset({"BRK"}) and rule.regions == ("长三角",)
+    assert rule.strategy == "nearest" and rule.safety_stock == 50
+    assert settings.regions["长三角"] == frozenset({"上海", "江苏", "浙江", "安徽"})
+
+
+def test_file_overrides_defaults_and_env_overrides_file(tmp_path):
+    p = write(tmp_path, '[server]\nport = 9001\n[gates]\ncredit_tolerance = 0.1\n')
+    s = config.load(p, {"LVYUE_DB": "postgres://u@127.0.0.1:5432/x", "LVYUE_SECRET": "s3"})
+    assert s.port == 9001 and s.credit_tolerance == 0.1
+    assert s.db_url == "postgres://u@127.0.0.1:5432/x"
+    assert "s3" not in repr(s.secret) and s.secret.value == "s3"
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ('[[allocation.rules]]\nname="x"\nstrategy="closest"\n', "allocation.rules[0].strategy"),
+    ('[[allocation.rules]]\nname="x"\nregions=["火星"]\n', "allocation.rules[0].regions"),
+    ('[[allocation.rules]]\nname="x"\nsafety_stock=-1\n', "allocation.rules[0].safety_stock"),
+    ('[[allocation.rules]]\nname="x"\nstrategy="fixed"\n', "allocation.rules[0].warehouses"),
+    ('[[allocation.rules]]\nname="x"\nspeed=1\n', "allocation.rules[0].speed"),
+    ('[[allocation.rules]]\nname="x"\ncarriers=["ems"]\n', "carriers"),
+    ('[promise]\nworkdays=[0]\n', "promise.workdays"),
+    ('[promise.cutoffs]\nHZ01="25:00"\n', "promise.cutoffs.HZ01"),
+    ('[quiet_hours]\nstart="late"\n', "quiet_hours.start"),
+    ('[carriers.sf.transit]\nslow=3\n', "carriers.sf.transit.slow"),
+    ('[gates]\ncredit_tolerance="a"\n', "gates.credit_tolerance"),
+])
+def test_errors_name_the_key(tmp_path, text, key):
+    with pytest.raises(config.ConfigError) as exc:
+        config.load(write(tmp_path, text), {})
+    assert key in str(exc.value)
+
+
+def test_broken_toml_and_missing_file_are_clear(tmp_path):
+    with pytest.raises(config.ConfigError, match="config.toml"):
+        config.load(write(tmp_path, "[server\n"), {})
+    with pytest.raises(config.ConfigError, match="not found"):
+        config.load(tmp_path / "nope.toml", {})
