@@ -1,0 +1,95 @@
+"""The command line as a person uses it: real subprocesses on a temporary SQLite file."""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).parent / "data"
+
+
+def run(*args, cwd=None, timeout=120):
+    return subprocess.run([sys.executable, str(ROOT / "bot.py"), *args], cwd=cwd or ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def dbfile(tmp_path):
+    return f"sqlite://{tmp_path / 'cli.db'}"
+
+
+def test_import_reports_bad_rows_and_writes_nothing_then_partial(tmp_path, dbfile):
+    ok = run("import", "warehouses", str(DATA / "warehouses.csv"), "--db", dbfile)
+    assert ok.returncode == 0, ok.stderr
+    bad = tmp_path / "stock.csv"
+    bad.write_text("仓编码,商品编码,在库数量\nHZ01,NOPE1,5\nHZ01,NOPE2,-1\n", encoding="utf-8")
+    out = run("import", "stock", str(bad), "--db", dbfile)
+    assert out.returncode == 1
+    assert "第2行" in out.stdout and "第3行" in out.stdout and "未写入" in out.stdout
+    missing = run("import", "stock", str(tmp_path / "none.csv"), "--db", dbfile)
+    assert missing.returncode == 2 and "导入失败" in missing.stderr
+
+
+def test_demo_then_export_invoices(tmp_path, dbfile):
+    out = run("demo", "--db", dbfile)
+    assert out.returncode == 0, out.stderr
+    assert "products 18000" in out.stdout and "customers 486" in out.stdout
+    xlsx = tmp_path / "inv.xlsx"
+    out = run("export", "invoices", "--type", "专票", "--since", "2026-01-01", "-o", str(xlsx),
+              "--db", dbfile)
+    assert out.returncode == 0, out.stderr
+    assert xlsx.exists() and "已导出0张订单" in out.stdout  # a fresh demo has no orders yet
+
+
+def test_config_error_names_the_key(tmp_path, dbfile):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[[allocation.rules]]\nname="x"\nstrategy="closest"\n', encoding="utf-8")
+    out = run("demo", "--db", dbfile, "--config", str(cfg))
+    assert out.returncode == 2 and "allocation.rules[0].strategy" in out.stderr
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url):
+    with urllib.request.urlopen(url, timeout=5) as r:
+        return r.status, json.loads(r.read())
+
+
+def test_serve_loads_demo_data_into_an_empty_database_and_takes_orders(tmp_path, dbfile):
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bot.py"), "--db", dbfile, "--port",
+                             str(port)], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status, body = _get(f"http://127.0.0.1:{port}/healthz")
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    pytest.fail("server did not come up:\n" + (proc.stdout.read() if
+                                                               proc.poll() is not None else ""))
+                time.sleep(0.2)
+        assert status == 200 and body["db"] == "sqlite"
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/orders", method="POST",
+            data=json.dumps({"customer": "C0002", "lines": [{"sku": "OIL00001", "qty": 1}]}
+                            ).encode(), headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            order = json.loads(r.read())
+        assert r.status == 201 and order["status"] == "draft"
+        assert order["promised_at"].endswith("+08:00")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
