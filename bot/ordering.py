@@ -76,6 +76,9 @@ class Outcome:
     order: Order | None
     gates: list[GateResult] = field(default_factory=list)
     replayed: bool = False
+    customer: Customer | None = None
+    lines: list[OrderLine] | None = None
+    shipments: list[Shipment] | None = None
 
     @property
     def ok(self) -> bool:
@@ -114,13 +117,14 @@ class OrderService:
         if failed(plan.gates) and (not cmd.keep_failed or customer is None):
             return Outcome(None, plan.gates)
         try:
-            order = await self._write_draft(cmd, customer, lines, address, invoice, plan)
+            order, rows, ships = await self._write_draft(cmd, customer, lines, address, invoice,
+                                                         plan)
         except IntegrityError:
             if not cmd.idempotency_key:
                 raise
             order = await Order.get(idempotency_key=cmd.idempotency_key)
             return Outcome(order, list(_gates_from(order)), replayed=True)
-        return Outcome(order, plan.gates)
+        return Outcome(order, plan.gates, customer=customer, lines=rows, shipments=ships)
 
     def _validate_lines(self, lines: Sequence[LineInput], products: Mapping[str, ProductInfo]
                         ) -> list[tuple[ProductInfo, int, Decimal]]:
@@ -182,7 +186,8 @@ class OrderService:
 
     async def _write_draft(self, cmd: PlaceOrder, customer: Customer | None,
                            lines: Sequence[tuple[ProductInfo, int, Decimal]], address: str,
-                           invoice: Mapping[str, str], plan: Planned) -> Order:
+                           invoice: Mapping[str, str], plan: Planned
+                           ) -> tuple[Order, list[OrderLine], list[Shipment]]:
         place = plan.facts.place
         status = OrderStatus.draft
         async with in_transaction():
@@ -199,24 +204,28 @@ class OrderService:
                 gates=[g.as_dict() for g in plan.gates], promised_at=plan.promised_at)
             order.no = order_no(order)
             await order.save(update_fields=["no"])
-            await OrderLine.bulk_create([
-                OrderLine(order=order, product_id=p.id, sku=p.sku, name=p.name,
-                          category=p.category, qty=q, unit_price=price, amount=price * q)
-                for p, q, price in lines])
-            await self._write_shipments(order, plan, reserved=False)
+            rows = [OrderLine(order=order, product_id=p.id, sku=p.sku, name=p.name,
+                              category=p.category, qty=q, unit_price=price, amount=price * q)
+                    for p, q, price in lines]
+            await OrderLine.bulk_create(rows)
+            ships = await self._write_shipments(order, plan, reserved=False, replace=False)
             await _log(order, cmd.actor, "place", None, status,
                        {"channel": cmd.channel, "gates": order.gates})
-        return order
+        return order, rows, ships
 
-    async def _write_shipments(self, order: Order, plan: Planned, reserved: bool) -> None:
-        await Shipment.filter(order_id=order.id).delete()
-        await Shipment.bulk_create([
+    async def _write_shipments(self, order: Order, plan: Planned, reserved: bool,
+                               replace: bool = True) -> list[Shipment]:
+        if replace:
+            await Shipment.filter(order_id=order.id).delete()
+        ships = [
             Shipment(order=order, seq=s["seq"], warehouse_id=self.catalog.warehouse_ids[
                 s["warehouse"]], carrier=s["carrier"], promised_at=s["promised_at"],
                 status=OrderStatus.allocated, reserved=reserved,
                 lines=[{"line": p.line, "sku": p.sku, "qty": p.qty, "floor": p.floor,
                         "product_id": self.catalog.products[p.sku].id} for p in s["picks"]])
-            for s in plan.shipments])
+            for s in plan.shipments]
+        await Shipment.bulk_create(ships)
+        return ships
 
     # ---- confirm -----------------------------------------------------------------------
     async def confirm(self, no: str, actor: str = "api") -> Outcome:
@@ -240,15 +249,16 @@ class OrderService:
                                             self.settings.credit_tolerance,
                                             force=bool(order.credit_released_by))
                 await stock_q.reserve(self._moves(plan))
-                await self._write_shipments(fresh, plan, reserved=True)
+                ships = await self._write_shipments(fresh, plan, reserved=True)
                 fresh.gates = [g.as_dict() for g in plan.gates]
                 fresh.promised_at, fresh.confirmed_at = plan.promised_at, now
                 fresh.status = OrderStatus.allocated
                 await fresh.save(update_fields=["gates", "promised_at", "confirmed_at", "status"])
-                await _log(fresh, actor, "confirm", order.status, OrderStatus.confirmed,
-                           {"gates": fresh.gates})
-                await _log(fresh, actor, "allocate", OrderStatus.confirmed, OrderStatus.allocated,
-                           {"shipments": [_ship_summary(s) for s in plan.shipments]})
+                await OrderLog.bulk_create([
+                    _entry(fresh, actor, "confirm", order.status, OrderStatus.confirmed,
+                           {"gates": fresh.gates}),
+                    _entry(fresh, actor, "allocate", OrderStatus.confirmed, OrderStatus.allocated,
+                           {"shipments": [_ship_summary(s) for s in plan.shipments]})])
         except stock_q.CreditExceeded:
             return await self._hold(order, actor, _replace(plan.gates, GateResult(
                 "credit", False, "信用额度不足（其他订单刚占用了额度），需经理放行或先回款")))
@@ -256,7 +266,7 @@ class OrderService:
             return await self._hold(order, actor, _replace(plan.gates, GateResult(
                 "stock", False, f"库存不足：{exc.move.sku}在{exc.move.warehouse}刚被其他订单锁定，"
                 "请重新确认", {"sku": exc.move.sku, "warehouse": exc.move.warehouse})))
-        return Outcome(await Order.get(id=order.id), plan.gates)
+        return Outcome(fresh, plan.gates, customer=customer, shipments=ships)
 
     def _moves(self, plan: Planned) -> list[stock_q.StockMove]:
         ids = self.catalog.warehouse_ids
@@ -268,7 +278,8 @@ class OrderService:
         async with in_transaction():
             fresh = await Order.filter(id=order.id).select_for_update().get()
             if fresh.status not in (OrderStatus.draft, OrderStatus.on_hold):
-                return Outcome(fresh, gates)
+                # Another confirmation won the race: refuse as a sequential one would.
+                raise sm.IllegalTransition(fresh.no, fresh.status, OrderStatus.confirmed)
             prev = fresh.status
             fresh.status = OrderStatus.on_hold
             fresh.gates = [g.as_dict() for g in gates]
@@ -446,10 +457,14 @@ def _gates_from(order: Order) -> list[GateResult]:
             for g in order.gates or []]
 
 
+def _entry(order: Order, actor: str, action: str, frm: Any, to: Any,
+           detail: Mapping[str, Any]) -> OrderLog:
+    return OrderLog(order=order, actor=actor, action=action,
+                    from_status=str(getattr(frm, "value", frm)) if frm else None,
+                    to_status=str(getattr(to, "value", to)) if to else None,
+                    detail=dict(detail))
+
+
 async def _log(order: Order, actor: str, action: str, frm: Any, to: Any,
                detail: Mapping[str, Any]) -> None:
-    await OrderLog.create(order=order, actor=actor, action=action,
-                          from_status=str(frm.value if hasattr(frm, "value") else frm)
-                          if frm else None,
-                          to_status=str(to.value if hasattr(to, "value") else to) if to else None,
-                          detail=dict(detail))
+    await _entry(order, actor, action, frm, to, detail).save()

@@ -19,8 +19,8 @@ from bot.domain.gates import failed
 from bot.domain.invoice import INVOICE_TYPES
 from bot.domain.orders import IllegalTransition
 from bot.ordering import Forbidden, InputError, LineInput, NotFound, OrderService, PlaceOrder
-from handlers.views import order_json, stock_json
-from handlers.keys import SERVICE, WAYBILLS
+from handlers.views import order_json, outcome_json, stock_json
+from handlers.keys import SERVICE, SETTINGS, WAYBILLS
 from handlers.problems import Problem, json_response, problem
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,9 @@ async def _body(request: web.Request) -> dict[str, Any]:
         raise Problem(400, "请求体不是有效的JSON", [
             {"field": "body", "code": "malformed_json",
              "message": f"JSON格式错误：第{exc.lineno}行第{exc.colno}列 {exc.msg}"}]) from exc
+    except RecursionError as exc:
+        raise Problem(400, "请求体嵌套过深", [
+            {"field": "body", "code": "too_deep", "message": "JSON嵌套层数过多"}]) from exc
     if not isinstance(data, dict):
         raise Problem(422, "请求体应为JSON对象", [
             {"field": "body", "code": "type", "message": "请求体应为JSON对象"}])
@@ -181,7 +184,7 @@ async def create_order(request: web.Request) -> web.Response:
         raise Problem(422, "订单未通过准入校验", [
             {"gate": g.code, "code": f"{g.code}_failed", "message": g.message}
             for g in failed(result.gates)], extra={"gates": _gates(result.gates)})
-    body = await order_json(result.order, svc)
+    body = await outcome_json(result, svc)
     return json_response(body, status=200 if result.replayed else 201)
 
 
@@ -209,7 +212,7 @@ async def confirm_order(request: web.Request) -> web.Response:
     svc = request.app[SERVICE]
     actor, _ = await _actor(request)
     result = await svc.confirm(request.match_info["no"], actor)
-    body = await order_json(result.order, svc) if result.order else {}
+    body = await outcome_json(result, svc) if result.order else {}
     if not result.ok:
         raise Problem(409, "订单未能确认，已挂起", [
             {"gate": g.code, "code": f"{g.code}_failed", "message": g.message}
@@ -288,9 +291,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             {"status_now": e.current.value})
     except Forbidden as e:
         return problem(403, "没有权限", [{"field": "by", "code": "forbidden", "message": str(e)}])
-    except web.HTTPRequestEntityTooLarge as e:
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[SETTINGS].max_body_bytes
         return problem(413, "请求体过大", [{"field": "body", "code": "too_large",
-                                        "message": f"请求体不能超过{e.max_size}字节"}])
+                                        "message": f"请求体不能超过{limit}字节"}])
     except web.HTTPException as e:
         if e.status >= 400 and request.path.startswith("/api/"):
             return problem(e.status, e.reason, [{"field": "path", "code": "http",

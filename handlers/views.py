@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.catalog import Catalog
 from bot.domain.eta import CST
-from bot.ordering import OrderService
+from bot.ordering import OrderService, Outcome
 from storage.models import Customer, Order, OrderLine, Shipment, Stock
 
 
@@ -20,11 +20,16 @@ def money(d: Decimal) -> float:
     return float(d.quantize(Decimal("0.01")))
 
 
-async def order_json(order: Order, svc: OrderService) -> dict[str, Any]:
+async def order_json(order: Order, svc: OrderService, customer: Customer | None = None,
+                     lines: list[OrderLine] | None = None,
+                     shipments: list[Shipment] | None = None) -> dict[str, Any]:
+    """The order as the API shows it; rows the caller already holds are not read again."""
     cat = await svc.catalog.fresh()
-    customer = await Customer.get(id=order.customer_id)
-    lines = await OrderLine.filter(order_id=order.id).order_by("id")
-    shipments = await Shipment.filter(order_id=order.id).order_by("seq")
+    customer = customer or await Customer.get(id=order.customer_id)
+    lines = lines if lines is not None else await OrderLine.filter(order_id=order.id
+                                                                   ).order_by("id")
+    shipments = sorted(shipments, key=lambda s: s.seq) if shipments is not None else (
+        await Shipment.filter(order_id=order.id).order_by("seq"))
     return {
         "no": order.no,
         "status": order.status.value,
@@ -59,6 +64,11 @@ def _shipment(s: Shipment, cat: Catalog) -> dict[str, Any]:
             "carrier": s.carrier, "waybill_no": s.waybill_no, "status": s.status.value,
             "reserved": s.reserved, "promised_at": iso(s.promised_at),
             "lines": [{"sku": ln["sku"], "qty": ln["qty"]} for ln in s.lines]}
+
+
+async def outcome_json(result: Outcome, svc: OrderService) -> dict[str, Any]:
+    assert result.order is not None
+    return await order_json(result.order, svc, result.customer, result.lines, result.shipments)
 
 
 async def stock_json(sku: str, cat: Catalog) -> dict[str, Any] | None:

@@ -130,7 +130,8 @@ class Stock(Model):
 
     class Meta:
         table = "stock"
-        unique_together = (("warehouse", "product"),)
+        # product first: the per-order lookup is by product, the reservation by both.
+        unique_together = (("product", "warehouse"),)
 
     @property
     def available(self) -> int:
@@ -167,7 +168,7 @@ class Order(Model):
     no = fields.CharField(24, unique=True)
     idempotency_key = fields.CharField(128, unique=True, null=True)
     customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
-        "models.Customer", related_name="orders")
+        "models.Customer", related_name="orders", db_index=True)
     customer_id: int
     status = fields.CharEnumField(OrderStatus, max_length=20, default=OrderStatus.draft,
                                   db_index=True)
@@ -204,7 +205,7 @@ class Order(Model):
 class OrderLine(Model):
     id = fields.IntField(primary_key=True)
     order: fields.ForeignKeyRelation[Order] = fields.ForeignKeyField(
-        "models.Order", related_name="lines")
+        "models.Order", related_name="lines", db_index=True)
     order_id: int
     product: fields.ForeignKeyRelation[Product] = fields.ForeignKeyField(
         "models.Product", related_name="order_lines")
@@ -223,7 +224,7 @@ class OrderLine(Model):
 class Shipment(Model):
     id = fields.IntField(primary_key=True)
     order: fields.ForeignKeyRelation[Order] = fields.ForeignKeyField(
-        "models.Order", related_name="shipments")
+        "models.Order", related_name="shipments", db_index=True)
     order_id: int
     seq = fields.IntField()
     warehouse: fields.ForeignKeyRelation[Warehouse] = fields.ForeignKeyField(
@@ -248,7 +249,7 @@ class OrderLog(Model):
 
     id = fields.IntField(primary_key=True)
     order: fields.ForeignKeyRelation[Order] = fields.ForeignKeyField(
-        "models.Order", related_name="log")
+        "models.Order", related_name="log", db_index=True)
     order_id: int
     at = fields.DatetimeField(auto_now_add=True)
     actor = fields.CharField(64)
