@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tortoise import Tortoise, connections
+from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
 MODELS = ["storage.models"]
@@ -30,10 +32,20 @@ def engine(url: str) -> str:
     return "postgres" if urlsplit(url).scheme in ("postgres", "postgresql", "asyncpg") else "sqlite"
 
 
-async def init(url: str, *, create: bool = True) -> None:
+def tortoise_config(url: str) -> dict[str, Any]:
+    """Tortoise's config for a URL; SQLite runs on the inline backend (storage/sqlite_inline)."""
+    conn = expand_db_url(normalise_url(url))
+    if conn["engine"] == "tortoise.backends.sqlite":
+        conn["engine"] = "storage.sqlite_inline"
+    return {"connections": {"default": conn},
+            "apps": {"models": {"models": MODELS, "default_connection": "default"}},
+            "use_tz": True, "timezone": "UTC"}
+
+
+async def init(url: str, *, create: bool = True, create_db: bool = False) -> None:
     """Connect (globally, so aiohttp handler tasks see it) and create missing tables."""
-    await Tortoise.init(db_url=normalise_url(url), modules={"models": MODELS},
-                        use_tz=True, timezone="UTC", _enable_global_fallback=True)
+    await Tortoise.init(config=tortoise_config(url), _create_db=create_db,
+                        _enable_global_fallback=True)
     if create:
         await Tortoise.generate_schemas(safe=True)
 

@@ -83,10 +83,7 @@ def engine(request: pytest.FixtureRequest) -> str:
 async def db(engine: str, tmp_path: Path) -> AsyncIterator[str]:
     """A fresh, empty database on the engine under test; yields its URL."""
     url = db_url_for(engine, tmp_path)
-    await Tortoise.init(db_url=storage_db.normalise_url(url),
-                        modules={"models": storage_db.MODELS}, use_tz=True, timezone="UTC",
-                        _create_db=(engine == "postgres"), _enable_global_fallback=True)
-    await Tortoise.generate_schemas(safe=True)
+    await storage_db.init(url, create_db=(engine == "postgres"))
     try:
         yield url
     finally:

@@ -1,0 +1,99 @@
+"""A tortoise SQLite backend that runs statements on the event-loop thread.
+
+aiosqlite hands every statement to a worker thread and back (~0.1 ms a round trip); an
+order is ~20 statements, so the hand-offs, not SQLite, set the ceiling of intake. SQLite
+statements on a local WAL file take microseconds, so this backend runs them inline instead.
+Tortoise's per-client asyncio lock still serialises statements and whole transactions.
+
+The price: while another *process* holds the write lock (a command-line import), a write
+here blocks the loop for up to the busy timeout. One process serves one distributor on
+SQLite (DESIGN.md §6); several processes belong on PostgreSQL.
+
+Used by storage/db.py as the engine `storage.sqlite_inline`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from tortoise.backends.sqlite.client import SqliteClient
+
+
+class _Cursor:
+    """The slice of aiosqlite's Cursor that tortoise uses."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+    async def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    async def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+
+class InlineConnection:
+    """The slice of aiosqlite's Connection that tortoise uses, run synchronously."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> _Cursor:
+        return _Cursor(self._conn.execute(sql, list(parameters or [])))
+
+    async def execute_insert(self, sql: str, parameters: Iterable[Any] | None = None
+                             ) -> sqlite3.Row | None:
+        cursor = self._conn.execute(sql, list(parameters or []))
+        cursor.execute("SELECT last_insert_rowid()")
+        return cursor.fetchone()
+
+    async def execute_fetchall(self, sql: str, parameters: Iterable[Any] | None = None
+                               ) -> Sequence[sqlite3.Row]:
+        return self._conn.execute(sql, list(parameters or [])).fetchall()
+
+    async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> _Cursor:
+        return _Cursor(self._conn.executemany(sql, parameters))
+
+    async def executescript(self, sql_script: str) -> _Cursor:
+        return _Cursor(self._conn.executescript(sql_script))
+
+    async def commit(self) -> None:
+        self._conn.commit()
+
+    async def rollback(self) -> None:
+        self._conn.rollback()
+
+    async def close(self) -> None:
+        self._conn.close()
+
+    @property
+    def total_changes(self) -> int:
+        return self._conn.total_changes
+
+
+class InlineSqliteClient(SqliteClient):
+    async def create_connection(self, with_db: bool) -> None:
+        if self._connection:
+            return
+        conn = sqlite3.connect(self.filename, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        for pragma, val in self.pragmas.items():
+            conn.execute(f"PRAGMA {pragma}={val}").close()
+        self._connection = InlineConnection(conn)  # type: ignore[assignment]
+        await self._post_connect()
+
+
+client_class = InlineSqliteClient
