@@ -1,18 +1,21 @@
 """In-memory snapshot of the slow-changing master data (products, warehouses).
 
 Orders look products and warehouses up on every request; reading 18,000 products per
-order would dominate intake. The snapshot reloads after `ttl` seconds (imports from the
-command line land within that time) or at once through `invalidate()`.
+order would dominate intake. Imports and the demo loader bump the `catalog` counter in the
+database; every `check_every` seconds the snapshot reads that one row and reloads only when
+it moved (also when the change came from another process, e.g. `bot.py import`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time as _time
 from dataclasses import dataclass
 from decimal import Decimal
 
 from bot.config import Settings, parse_hhmm
 from bot.domain.allocation import WarehouseInfo
+from storage import meta
 from storage.models import Product, Warehouse
 
 
@@ -30,10 +33,12 @@ class ProductInfo:
 
 
 class Catalog:
-    def __init__(self, settings: Settings, ttl: float = 60.0) -> None:
+    def __init__(self, settings: Settings, check_every: float = 2.0) -> None:
         self._settings = settings
-        self._ttl = ttl
-        self._loaded_at = -1e18
+        self._check_every = check_every
+        self._checked_at = -1e18
+        self._version = -1
+        self._lock = asyncio.Lock()
         self.products: dict[str, ProductInfo] = {}
         self.products_by_id: dict[int, ProductInfo] = {}
         self.warehouses: dict[str, WarehouseInfo] = {}
@@ -41,11 +46,21 @@ class Catalog:
         self.warehouse_codes: dict[int, str] = {}
 
     def invalidate(self) -> None:
-        self._loaded_at = -1e18
+        self._checked_at, self._version = -1e18, -1
+
+    def _current(self) -> bool:
+        return bool(self.products) and _time.monotonic() - self._checked_at <= self._check_every
 
     async def fresh(self) -> Catalog:
-        if _time.monotonic() - self._loaded_at > self._ttl:
-            await self.reload()
+        if self._current():
+            return self
+        async with self._lock:  # one check at a time; the others wait for its result
+            if not self._current():
+                version = await meta.value(meta.CATALOG)
+                if version != self._version or not self.products:
+                    await self.reload()
+                    self._version = version
+                self._checked_at = _time.monotonic()
         return self
 
     async def reload(self) -> None:
@@ -67,7 +82,6 @@ class Catalog:
         self.warehouse_codes = {w.id: w.code for w in whs}
         self.products = products
         self.products_by_id = {p.id: p for p in products.values()}
-        self._loaded_at = _time.monotonic()
 
 
 def _short_city(city: str) -> str:

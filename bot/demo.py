@@ -18,6 +18,8 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
+
+from storage import meta
 from tqdm import tqdm
 
 from bot import demo_data as D
@@ -91,7 +93,9 @@ async def load_demo(settings: Settings, *, seed: int = 2026,
               disable=not progress) as bar:
         async with in_transaction() as conn:
             await clear_all(conn)
-            return await _write(conn, data, bar)
+            counts = await _write(conn, data, bar)
+            await meta.bump(meta.CATALOG, conn)
+            return counts
 
 
 async def clear_all(conn: BaseDBAsyncClient) -> None:

@@ -19,6 +19,8 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
+
+from storage import meta
 from tqdm import tqdm
 
 from bot.domain.invoice import invoice_problems, normalise_tax_id
@@ -493,6 +495,8 @@ async def import_file(kind: str, path: str | Path, *, warehouse: str | None = No
         good = [r for r in rows if r.ok]
         written = bool(good) and (partial or len(good) == len(rows))
         counts = await write_rows(spec, good, conn) if written else (0, 0, 0)
+        if written and kind in ("products", "warehouses"):
+            await meta.bump(meta.CATALOG, conn)
     errors = [e for r in rows for e in r.errors]
     created, updated, unchanged = counts
     return ImportReport(kind, len(rows), len(good), created, updated, errors, written,

@@ -269,3 +269,15 @@ class OrderLog(Model):
 
     async def delete(self, *args: Any, **kwargs: Any) -> None:
         raise PermissionError("order_log is append-only")
+
+
+class Counter(Model):
+    """Named counters; `catalog` is bumped whenever products or warehouses change, so every
+    process's catalogue snapshot knows to reload (storage/meta.py)."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(32, unique=True)
+    value = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "counters"

@@ -1,0 +1,26 @@
+"""Named counters shared by every process on the database."""
+
+from __future__ import annotations
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+
+from storage.models import Counter
+
+CATALOG = "catalog"
+
+
+async def bump(name: str, conn: BaseDBAsyncClient | None = None) -> None:
+    """Add one to the counter (created on first use). Call inside the writing transaction."""
+    n = await Counter.filter(name=name).using_db(conn).update(value=F("value") + 1)
+    if n == 0:
+        try:
+            await Counter.create(name=name, value=1, using_db=conn)
+        except IntegrityError:  # created concurrently
+            await Counter.filter(name=name).using_db(conn).update(value=F("value") + 1)
+
+
+async def value(name: str) -> int:
+    row = await Counter.get_or_none(name=name)
+    return row.value if row else 0
