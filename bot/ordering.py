@@ -20,7 +20,10 @@ from bot.catalog import Catalog, ProductInfo
 from bot.config import Settings
 from bot.domain import eta
 from bot.domain import orders as sm
-from bot.domain.allocation import Allocation, LineNeed, StockLevel, allocate
+from bot.config import AllocationRule
+from bot.domain.allocation import (
+    Allocation, Destination, LineNeed, Rank, StockLevel, WarehouseInfo, allocate,
+)
 from bot.domain.coverage import choose_carrier, transit_hours
 from bot.domain.gates import CustomerView, GateResult, IntakeFacts, destination, failed, run_intake
 from integrations import geocode
@@ -149,13 +152,15 @@ class OrderService:
     async def _plan(self, customer: Customer | None, ref: str,
                     lines: Sequence[tuple[ProductInfo, int, Decimal]], address: str,
                     invoice: Mapping[str, str], campaign: str | None, preferred: str | None,
-                    released_by: str | None, at: datetime) -> Planned:
+                    released_by: str | None, at: datetime, urgent: bool = False) -> Planned:
         cat = self.catalog
         place = geocode.parse(address) if address else None
         dest = destination(place) if place else None
         needs = [LineNeed(i, p.sku, p.category, q) for i, (p, q, _) in enumerate(lines)]
         levels = await _stock_levels([p.id for p, _, _ in lines], cat)
-        alloc = (allocate(needs, dest, levels, cat.warehouses, self.settings, campaign, preferred)
+        rank = self._fastest(dest, at) if urgent and dest else None
+        alloc = (allocate(needs, dest, levels, cat.warehouses, self.settings, campaign, preferred,
+                          rank)
                  if dest else _no_destination(needs, levels, cat, campaign))
         total = sum((price * q for _, q, price in lines), Decimal("0.00"))
         facts = IntakeFacts(
@@ -167,6 +172,17 @@ class OrderService:
         shipments = self._shipments(alloc, dest, at) if dest and alloc.ok else []
         promised = max((s["promised_at"] for s in shipments if s["promised_at"]), default=None)
         return Planned(facts, gates, alloc, shipments, promised)
+
+    def _fastest(self, dest: Destination, at: datetime) -> Rank:
+        """Rank warehouses by when a parcel from them would arrive (urgent orders)."""
+        def rank(wh: WarehouseInfo, rule: AllocationRule) -> float:
+            carrier = choose_carrier(dest, rule.carriers, self.settings)
+            if carrier is None:
+                return float("inf")
+            hours = transit_hours(self.settings.carriers[carrier], wh, dest, self.settings.regions)
+            return eta.promise(at, wh.cutoff, hours, self.settings.promise).timestamp()
+
+        return rank
 
     def _shipments(self, alloc: Allocation, dest: Any, at: datetime) -> list[dict[str, Any]]:
         out = []
@@ -238,7 +254,7 @@ class OrderService:
         now = _now()
         plan = await self._plan(customer, customer.code, lines, order.address_raw,
                                 _order_invoice(order), order.campaign, order.preferred_warehouse,
-                                order.credit_released_by, now)
+                                order.credit_released_by, now, urgent=order.priority > 0)
         if failed(plan.gates):
             return await self._hold(order, actor, plan.gates)
         try:
@@ -324,6 +340,62 @@ class OrderService:
             await _log(order, actor, "release_credit", order.status, order.status,
                        {"by": staff.userid, "name": staff.name, "reason": reason})
         return await self.confirm(no, actor)
+
+    async def expedite(self, no: str, actor: str, reason: str = "") -> Outcome:
+        """Raise priority and, while nothing has shipped, re-allocate for the fastest delivery.
+
+        A draft or held order is allocated fastest-first when it is confirmed. An allocated
+        order is re-planned now: its reservation moves in one transaction, or stays as it was
+        when the faster warehouses cannot reserve (nothing is half-moved).
+        """
+        order = await _get(no)
+        if order.status not in (OrderStatus.draft, OrderStatus.on_hold, OrderStatus.confirmed,
+                                OrderStatus.allocated):
+            raise sm.IllegalTransition(no, order.status, OrderStatus.allocated)
+        before = order.promised_at
+        plan = None
+        if order.status == OrderStatus.allocated:
+            await self.catalog.fresh()
+            customer = await Customer.get(id=order.customer_id)
+            lines = await _order_lines(order, self.catalog)
+            plan = await self._plan(customer, customer.code, lines, order.address_raw,
+                                    _order_invoice(order), order.campaign, None,
+                                    order.credit_released_by, _now(), urgent=True)
+            # Credit was charged at confirmation; only stock decides whether it can move.
+            # Its own reservation still counts against it: move only to a faster promise.
+            if not plan.allocation.ok or not plan.promised_at or (
+                    before and plan.promised_at >= before):
+                plan = None
+        try:
+            async with in_transaction():
+                fresh = await Order.filter(id=order.id).select_for_update().get()
+                if plan and fresh.status == OrderStatus.allocated:
+                    await stock_q.release(await _reserved_moves(fresh))
+                    await stock_q.reserve(self._moves(plan))
+                    await self._write_shipments(fresh, plan, reserved=True)
+                    fresh.promised_at = plan.promised_at
+                fresh.priority = max(fresh.priority, 1)
+                await fresh.save(update_fields=["priority", "promised_at"])
+                await _log(fresh, actor, "expedite", fresh.status, fresh.status, {
+                    "reason": reason, "moved": bool(plan),
+                    "promised_before": before.isoformat() if before else None,
+                    "promised_after": fresh.promised_at.isoformat() if fresh.promised_at
+                    else None})
+        except stock_q.OutOfStock:
+            return await self._mark_urgent(order, actor, reason, before)
+        return Outcome(fresh, _gates_from(fresh))
+
+    async def _mark_urgent(self, order: Order, actor: str, reason: str,
+                           before: datetime | None) -> Outcome:
+        """The faster stock went meanwhile: keep the allocation, still mark it urgent."""
+        async with in_transaction():
+            fresh = await Order.filter(id=order.id).select_for_update().get()
+            fresh.priority = max(fresh.priority, 1)
+            await fresh.save(update_fields=["priority"])
+            await _log(fresh, actor, "expedite", fresh.status, fresh.status, {
+                "reason": reason, "moved": False,
+                "promised_before": before.isoformat() if before else None})
+        return Outcome(fresh, _gates_from(fresh))
 
     async def ship(self, no: str, actor: str, waybill_for: Any) -> Order:
         """Hand the order's shipments to carriers: waybill, deduct on_hand, release reservation."""

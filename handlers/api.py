@@ -250,6 +250,16 @@ async def release_order(request: web.Request) -> web.Response:
     return json_response(body)
 
 
+@routes.post("/api/orders/{no}/expedite")
+async def expedite_order(request: web.Request) -> web.Response:
+    """Raise priority and re-allocate for the fastest delivery while nothing has shipped."""
+    svc = request.app[SERVICE]
+    actor, data = await _actor(request)
+    reason = data.get("reason") if isinstance(data.get("reason"), str) else ""
+    result = await svc.expedite(request.match_info["no"], actor, reason)
+    return json_response(await outcome_json(result, svc))
+
+
 @routes.post("/api/orders/{no}/ship")
 async def ship_order(request: web.Request) -> web.Response:
     svc = request.app[SERVICE]

@@ -15,7 +15,7 @@ never falls back to main stock.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import time
 
@@ -125,9 +125,16 @@ def match_rule(category: str, dest: Destination, settings: Settings) -> Allocati
     return settings.default_rule
 
 
+Rank = Callable[[WarehouseInfo, AllocationRule], float]
+
+
 def candidates(rule: AllocationRule, dest: Destination, warehouses: Mapping[str, WarehouseInfo],
-               campaign: str | None, preferred: str | None = None) -> list[str]:
-    """Warehouses allowed to serve a line under `rule`, in the strategy's order."""
+               campaign: str | None, preferred: str | None = None,
+               rank: Rank | None = None) -> list[str]:
+    """Warehouses allowed to serve a line under `rule`, in the strategy's order.
+
+    `rank` (e.g. hours until the promise, for an urgent order) overrides the distance order.
+    """
     if campaign:
         wh = warehouses.get(campaign)
         return [campaign] if wh and wh.virtual and wh.active else []
@@ -138,7 +145,11 @@ def candidates(rule: AllocationRule, dest: Destination, warehouses: Mapping[str,
         if rule.strategy == "fixed":
             return codes
         pool = [named[c] for c in codes]
-    ordered = [w.code for w in sorted(pool, key=lambda w: (distance(w, dest), w.code))]
+
+    def key(w: WarehouseInfo) -> tuple[float, float, str]:
+        return (rank(w, rule) if rank else 0.0, distance(w, dest), w.code)
+
+    ordered = [w.code for w in sorted(pool, key=key)]
     if preferred in ordered:
         ordered.remove(preferred)
         ordered.insert(0, preferred)
@@ -177,7 +188,8 @@ class _Pool:
 
 def allocate(lines: Sequence[LineNeed], dest: Destination, stock: Mapping[str, Sequence[StockLevel]],
              warehouses: Mapping[str, WarehouseInfo], settings: Settings,
-             campaign: str | None = None, preferred: str | None = None) -> Allocation:
+             campaign: str | None = None, preferred: str | None = None,
+             rank: Rank | None = None) -> Allocation:
     """Allocate every line, or report the shortages (nothing is reserved here)."""
     pool = _Pool(stock, warehouses)
     rules = {ln.index: match_rule(ln.category, dest, settings) for ln in lines}
@@ -190,7 +202,7 @@ def allocate(lines: Sequence[LineNeed], dest: Destination, stock: Mapping[str, S
     shortages: list[Shortage] = []
     for name, group in groups.items():
         rule = by_name[name]
-        order = candidates(rule, dest, warehouses, campaign, preferred)
+        order = candidates(rule, dest, warehouses, campaign, preferred, rank)
         got, short = _allocate_group(group, order, rule, pool)
         picks += got
         shortages += short

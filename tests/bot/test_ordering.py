@@ -187,3 +187,59 @@ async def test_idempotency_key_race_makes_one_order(service):
     assert len({o.order.no for o in outs}) == 1
     assert await Order.all().count() == 1
     assert sum(not o.replayed for o in outs) == 1
+
+
+async def test_expedite_moves_an_allocated_order_to_a_faster_warehouse(service, settings):
+    from dataclasses import replace
+
+    out = await service.place(order("C0002", ("FLT00001", 2), address="上海市浦东新区张江路1号"))
+    await service.confirm(out.order.no)
+    hz, nj = await Warehouse.get(code="HZ01"), await Warehouse.get(code="NJ01")
+    assert (await Shipment.get(order_id=out.order.id)).warehouse_id == hz.id  # nearest
+    # Now Nanjing → Shanghai becomes the fastest lane.
+    service.settings = replace(settings, carriers={
+        code: replace(c, lanes=(("江苏", "上海", 1.0),)) for code, c in settings.carriers.items()})
+    res = await service.expedite(out.order.no, "lina", "客户车在等")
+    assert res.order.priority == 1
+    assert (await Shipment.get(order_id=out.order.id)).warehouse_id == nj.id
+    assert res.order.promised_at < out.order.promised_at
+    assert (await stock_of("FLT00001", "HZ01")).reserved == 0
+    assert (await stock_of("FLT00001", "NJ01")).reserved == 2
+    entry = await OrderLog.get(order_id=out.order.id, action="expedite")
+    assert entry.detail["moved"] is True and entry.detail["reason"] == "客户车在等"
+
+
+async def test_expedite_keeps_the_allocation_when_nothing_is_faster(service):
+    out = await service.place(order("C0001", ("OIL00001", 3)))
+    confirmed = await service.confirm(out.order.no)
+    res = await service.expedite(out.order.no, "lina")
+    assert res.order.priority == 1 and res.order.promised_at == confirmed.order.promised_at
+    assert (await stock_of("OIL00001", "HZ01")).reserved == 3
+    entry = await OrderLog.get(order_id=out.order.id, action="expedite")
+    assert entry.detail["moved"] is False
+
+
+async def test_expedite_is_refused_once_shipped(service):
+    out = await service.place(order("C0001", ("OIL00001", 1)))
+    await service.confirm(out.order.no)
+    await service.ship(out.order.no, "warehouse", issue_waybill)
+    with pytest.raises(IllegalTransition):
+        await service.expedite(out.order.no, "lina")
+
+
+async def test_an_urgent_draft_is_allocated_fastest_first_at_confirmation(service, settings):
+    from dataclasses import replace
+
+    # Make NJ01 (farther from Hangzhou) the fastest lane for OIL... via an explicit lane.
+    fast_nj = {code: replace(c, lanes=(("江苏", "浙江", 1.0),)) for code, c in
+               settings.carriers.items()}
+    service.settings = replace(settings, carriers=fast_nj)
+    await Stock.filter(product__sku="FLT00001", warehouse__code="NJ01").update(on_hand=100)
+    out = await service.place(order("C0001", ("FLT00001", 5)))
+    first = await Shipment.get(order_id=out.order.id)
+    assert first.warehouse_id == (await Warehouse.get(code="HZ01")).id  # nearest
+    await service.expedite(out.order.no, "lina")
+    res = await service.confirm(out.order.no)
+    ship = await Shipment.get(order_id=out.order.id)
+    assert ship.warehouse_id == (await Warehouse.get(code="NJ01")).id
+    assert res.order.status == OrderStatus.allocated

@@ -666,3 +666,17 @@ async def test_metrics_are_prometheus_text_counting_requests(client):
     assert re.search(r'lvyue_http_requests_total\{method="POST",route="/api/orders",'
                      r'status="400"\} 1', text), text
     assert "lvyue_http_request_seconds_bucket" in text
+
+
+async def test_expedite_over_http_raises_priority_and_is_refused_after_shipping(client):
+    a = await place(client, {"customer": "C0001", "lines": [{"sku": "OIL00001", "qty": 2}]})
+    assert a.status == 201
+    no = a.body["no"]
+    assert (await call(client, "POST", f"/api/orders/{no}/confirm", {})).status == 200
+    a = await call(client, "POST", f"/api/orders/{no}/expedite",
+                   {"actor": "lina", "reason": "客户催"})
+    assert a.status == 200 and a.body["priority"] == 1 and a.body["status"] == "allocated"
+    assert (await call(client, "POST", f"/api/orders/{no}/ship", {})).status == 200
+    a = await call(client, "POST", f"/api/orders/{no}/expedite", {})
+    assert a.status == 409 and a.content_type == "application/problem+json"
+    assert a.body["errors"][0]["code"] == "illegal_transition"
