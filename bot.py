@@ -69,7 +69,7 @@ def _serve(settings: config.Settings, args: argparse.Namespace) -> int:
     mode = "sandbox (no WeCom credentials)" if "WECOM_CORP_ID" not in settings.env else "live"
     logging.getLogger("lvyue").info("serving on http://%s:%s, %s, db %s", host, port, mode,
                                     settings.db_url)
-    web.run_app(build(settings), host=host, port=port, print=None,
+    web.run_app(build(settings, config_path=args.config), host=host, port=port, print=None,
                 access_log=logging.getLogger("aiohttp.access") if args.access_log else None)
     return 0
 

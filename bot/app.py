@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from aiohttp import web
 
 from bot.catalog import Catalog
+from bot import config
 from bot.config import Settings
 from bot.ordering import OrderService
 from handlers import api, ops
@@ -19,8 +23,11 @@ from storage.models import Product
 log = logging.getLogger(__name__)
 
 
-def build(settings: Settings, *, load_demo_if_empty: bool = True, manage_db: bool = True
-          ) -> web.Application:
+CONFIG_PATH = web.AppKey("config_path", str)
+
+
+def build(settings: Settings, *, load_demo_if_empty: bool = True, manage_db: bool = True,
+          config_path: str | None = None) -> web.Application:
     """The whole web application. With manage_db=False the caller owns the database."""
     app = web.Application(client_max_size=settings.max_body_bytes,
                           middlewares=[ops.metrics_middleware, api.errors_middleware])
@@ -29,11 +36,37 @@ def build(settings: Settings, *, load_demo_if_empty: bool = True, manage_db: boo
     catalog = Catalog(settings)
     app[SERVICE] = OrderService(settings, catalog)
     app[WAYBILLS] = sandbox.issue_waybill
+    app[CONFIG_PATH] = config_path or ""
     if manage_db:
         app.cleanup_ctx.append(_database(settings, load_demo_if_empty))
+    app.on_startup.append(_reload_on_sighup)
     app.add_routes(ops.routes)
     app.add_routes(api.routes)
     return app
+
+
+def reload_config(app: web.Application) -> bool:
+    """Re-read config.toml (and the environment) into the running services.
+
+    A config with an error is refused and logged; the running rules stay in force.
+    """
+    try:
+        new = config.load(app[CONFIG_PATH] or None)
+    except config.ConfigError as exc:
+        log.error("config reload refused, keeping the running rules: %s", exc)
+        return False
+    old = app[SERVICE].settings
+    new = replace(new, db_url=old.db_url)  # the database is not switched under a running app
+    app[SERVICE].apply_settings(new)
+    log.info("config reloaded from %s", new.source)
+    return True
+
+
+async def _reload_on_sighup(app: web.Application) -> None:
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload_config, app)
+    except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
+        log.info("config reload on SIGHUP not available in this process")
 
 
 def _database(settings: Settings, load_demo_if_empty: bool):  # type: ignore[no-untyped-def]

@@ -45,6 +45,10 @@ class Catalog:
         self.warehouse_ids: dict[str, int] = {}
         self.warehouse_codes: dict[int, str] = {}
 
+    def apply_settings(self, settings: Settings) -> None:
+        self._settings = settings
+        self.invalidate()  # cut-off overrides live in the warehouse snapshot
+
     def invalidate(self) -> None:
         self._checked_at, self._version = -1e18, -1
 

@@ -104,6 +104,11 @@ class OrderService:
         self.settings = settings
         self.catalog = catalog
 
+    def apply_settings(self, settings: Settings) -> None:
+        """New rules take effect for the next order (config reload)."""
+        self.settings = settings
+        self.catalog.apply_settings(settings)
+
     # ---- place -------------------------------------------------------------------------
     async def place(self, cmd: PlaceOrder) -> Outcome:
         if cmd.idempotency_key:
