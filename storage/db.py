@@ -9,7 +9,7 @@ from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 
-MODELS = ["storage.models", "storage.wecom_models"]
+MODELS = ["storage.models", "storage.wecom_models", "storage.chat_models"]
 SQLITE_PRAGMAS = {"journal_mode": "WAL", "busy_timeout": "5000", "synchronous": "NORMAL"}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from tortoise.transactions import in_transaction
 
 from storage import seen
@@ -59,7 +60,5 @@ async def test_prune_forgets_only_old_keys(db):
 
 
 def test_empty_key_is_refused():
-    import pytest
-
     with pytest.raises(ValueError, match="empty"):
         seen.stored_key("")
