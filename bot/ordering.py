@@ -27,8 +27,9 @@ from bot.domain.allocation import (
 from bot.domain.coverage import choose_carrier, transit_hours
 from bot.domain.gates import CustomerView, GateResult, IntakeFacts, destination, failed, run_intake
 from integrations import geocode
+from storage import orders_sql
 from storage import stock as stock_q
-from storage.models import Customer, Order, OrderLine, OrderLog, OrderStatus, Shipment, Staff, Stock
+from storage.models import Customer, Order, OrderLine, OrderLog, OrderStatus, Shipment, Staff
 
 MAX_QTY = 100_000
 MAX_LINES = 200
@@ -112,7 +113,7 @@ class OrderService:
     # ---- place -------------------------------------------------------------------------
     async def place(self, cmd: PlaceOrder) -> Outcome:
         if cmd.idempotency_key:
-            existing = await Order.get_or_none(idempotency_key=cmd.idempotency_key)
+            existing = await orders_sql.order_by_key(cmd.idempotency_key)
             if existing is not None:
                 return Outcome(existing, list(_gates_from(existing)), replayed=True)
         cat = await self.catalog.fresh()
@@ -120,18 +121,21 @@ class OrderService:
         customer = await _find_customer(cmd.customer)
         address = cmd.address if cmd.address is not None else (customer.address if customer else "")
         invoice = _invoice_for(cmd.invoice, customer)
+        now = _now()
         plan = await self._plan(customer, cmd.customer, lines, address, invoice, cmd.campaign,
-                                cmd.warehouse, None, _now())
+                                cmd.warehouse, None, now)
         if failed(plan.gates) and (not cmd.keep_failed or customer is None):
             return Outcome(None, plan.gates)
         try:
             order, rows, ships = await self._write_draft(cmd, customer, lines, address, invoice,
-                                                         plan)
+                                                         plan, now)
         except IntegrityError:
             if not cmd.idempotency_key:
                 raise
-            order = await Order.get(idempotency_key=cmd.idempotency_key)
-            return Outcome(order, list(_gates_from(order)), replayed=True)
+            replay = await orders_sql.order_by_key(cmd.idempotency_key)
+            if replay is None:
+                raise
+            return Outcome(replay, list(_gates_from(replay)), replayed=True)
         return Outcome(order, plan.gates, customer=customer, lines=rows, shipments=ships)
 
     def _validate_lines(self, lines: Sequence[LineInput], products: Mapping[str, ProductInfo]
@@ -205,81 +209,86 @@ class OrderService:
                         "promised_at": promised, "picks": picks})
         return out
 
-    async def _write_draft(self, cmd: PlaceOrder, customer: Customer | None,
+    async def _write_draft(self, cmd: PlaceOrder, customer: Customer,
                            lines: Sequence[tuple[ProductInfo, int, Decimal]], address: str,
-                           invoice: Mapping[str, str], plan: Planned
+                           invoice: Mapping[str, str], plan: Planned, now: datetime
                            ) -> tuple[Order, list[OrderLine], list[Shipment]]:
         place = plan.facts.place
         status = OrderStatus.draft
+        gates = [g.as_dict() for g in plan.gates]
         async with in_transaction():
-            order = await Order.create(
-                no=_temp_no(), idempotency_key=cmd.idempotency_key, customer=customer,
-                status=status, channel=cmd.channel, campaign=cmd.campaign,
-                salesperson=cmd.salesperson, preferred_warehouse=cmd.warehouse,
-                address_raw=address or "", province=place.province if place else "",
-                city=place.city if place else "", district=place.district if place else "",
-                adcode=place.adcode if place else "", lat=place.lat if place else None,
-                lon=place.lon if place else None, invoice_type=invoice.get("type") or "普票",
-                tax_id=invoice.get("tax_id", ""), bank=invoice.get("bank", ""),
-                account=invoice.get("account", ""), total=plan.facts.total,
-                gates=[g.as_dict() for g in plan.gates], promised_at=plan.promised_at)
-            order.no = order_no(order)
-            await order.save(update_fields=["no"])
-            rows = [OrderLine(order=order, product_id=p.id, sku=p.sku, name=p.name,
-                              category=p.category, qty=q, unit_price=price, amount=price * q)
-                    for p, q, price in lines]
-            await OrderLine.bulk_create(rows)
-            ships = await self._write_shipments(order, plan, reserved=False, replace=False)
-            await _log(order, cmd.actor, "place", None, status,
-                       {"channel": cmd.channel, "gates": order.gates})
+            order = await orders_sql.insert_order(orders_sql.NewOrder(
+                no_prefix=order_no_prefix(now), idempotency_key=cmd.idempotency_key,
+                customer_id=customer.id, status=status, channel=cmd.channel,
+                campaign=cmd.campaign, salesperson=cmd.salesperson,
+                preferred_warehouse=cmd.warehouse, address_raw=address or "",
+                province=place.province if place else "", city=place.city if place else "",
+                district=place.district if place else "", adcode=place.adcode if place else "",
+                lat=place.lat if place else None, lon=place.lon if place else None,
+                invoice_type=invoice.get("type") or "普票", tax_id=invoice.get("tax_id", ""),
+                bank=invoice.get("bank", ""), account=invoice.get("account", ""),
+                total=plan.facts.total, gates=gates, promised_at=plan.promised_at,
+                created_at=now))
+            rows = await orders_sql.insert_lines(order.id, [
+                orders_sql.NewLine(p.id, p.sku, p.name, p.category, q, price)
+                for p, q, price in lines])
+            ships = await orders_sql.replace_shipments(order.id, self._new_shipments(plan),
+                                                       reserved=False, first=True)
+            await orders_sql.insert_log(order.id, now, [orders_sql.LogEntry(
+                cmd.actor, "place", None, status.value, {"channel": cmd.channel,
+                                                         "gates": gates})])
         return order, rows, ships
 
-    async def _write_shipments(self, order: Order, plan: Planned, reserved: bool,
-                               replace: bool = True) -> list[Shipment]:
-        if replace:
-            await Shipment.filter(order_id=order.id).delete()
-        ships = [
-            Shipment(order=order, seq=s["seq"], warehouse_id=self.catalog.warehouse_ids[
-                s["warehouse"]], carrier=s["carrier"], promised_at=s["promised_at"],
-                status=OrderStatus.allocated, reserved=reserved,
-                lines=[{"line": p.line, "sku": p.sku, "qty": p.qty, "floor": p.floor,
-                        "product_id": self.catalog.products[p.sku].id} for p in s["picks"]])
+    def _new_shipments(self, plan: Planned) -> list[orders_sql.NewShipment]:
+        wh_ids, products = self.catalog.warehouse_ids, self.catalog.products
+        return [orders_sql.NewShipment(
+            s["seq"], wh_ids[s["warehouse"]], s["carrier"], s["promised_at"],
+            [{"line": p.line, "sku": p.sku, "qty": p.qty, "floor": p.floor,
+              "product_id": products[p.sku].id} for p in s["picks"]])
             for s in plan.shipments]
-        await Shipment.bulk_create(ships)
-        return ships
+
+    async def _write_shipments(self, order: Order, plan: Planned, reserved: bool
+                               ) -> list[Shipment]:
+        return await orders_sql.replace_shipments(order.id, self._new_shipments(plan), reserved)
 
     # ---- confirm -----------------------------------------------------------------------
     async def confirm(self, no: str, actor: str = "api") -> Outcome:
         """Re-run the gates on current data, charge credit and reserve stock atomically."""
-        order = await _get(no)
+        read = await orders_sql.for_confirm(no)
+        if read is None:
+            raise NotFound(no)
+        order, customer = read.order, read.customer
         sm.check(no, order.status, OrderStatus.confirmed)
         await self.catalog.fresh()
-        customer = await Customer.get(id=order.customer_id)
-        lines = await _order_lines(order, self.catalog)
+        lines = [(self.catalog.products_by_id[r.product_id], r.qty, r.unit_price)
+                 for r in read.lines]
         now = _now()
         plan = await self._plan(customer, customer.code, lines, order.address_raw,
                                 _order_invoice(order), order.campaign, order.preferred_warehouse,
                                 order.credit_released_by, now, urgent=order.priority > 0)
         if failed(plan.gates):
             return await self._hold(order, actor, plan.gates)
+        gates = [g.as_dict() for g in plan.gates]
         try:
             async with in_transaction():
-                fresh = await Order.filter(id=order.id).select_for_update().get()
-                sm.check(no, fresh.status, OrderStatus.confirmed)
-                await stock_q.charge_credit(customer.id, plan.facts.total,
-                                            self.settings.credit_tolerance,
-                                            force=bool(order.credit_released_by))
+                # The status guard comes first: it also locks the order row on PostgreSQL,
+                # so a second confirmation of the same order waits here, then finds it moved.
+                if not await orders_sql.mark_allocated(order.id, gates, plan.promised_at, now):
+                    raise sm.IllegalTransition(no, await orders_sql.order_status(order.id),
+                                               OrderStatus.confirmed)
+                await stock_q.charge_credit(
+                    customer.id, plan.facts.total, self.settings.credit_tolerance,
+                    force=bool(order.credit_released_by),
+                    seen=stock_q.CreditSeen(read.exposure_seen, customer.credit_limit))
                 await stock_q.reserve(self._moves(plan))
-                ships = await self._write_shipments(fresh, plan, reserved=True)
-                fresh.gates = [g.as_dict() for g in plan.gates]
-                fresh.promised_at, fresh.confirmed_at = plan.promised_at, now
-                fresh.status = OrderStatus.allocated
-                await fresh.save(update_fields=["gates", "promised_at", "confirmed_at", "status"])
-                await OrderLog.bulk_create([
-                    _entry(fresh, actor, "confirm", order.status, OrderStatus.confirmed,
-                           {"gates": fresh.gates}),
-                    _entry(fresh, actor, "allocate", OrderStatus.confirmed, OrderStatus.allocated,
-                           {"shipments": [_ship_summary(s) for s in plan.shipments]})])
+                ships = await self._write_shipments(order, plan, reserved=True)
+                await orders_sql.insert_log(order.id, now, [
+                    orders_sql.LogEntry(actor, "confirm", order.status.value,
+                                        OrderStatus.confirmed.value, {"gates": gates}),
+                    orders_sql.LogEntry(actor, "allocate", OrderStatus.confirmed.value,
+                                        OrderStatus.allocated.value,
+                                        {"shipments": [_ship_summary(s)
+                                                       for s in plan.shipments]})])
         except stock_q.CreditExceeded:
             return await self._hold(order, actor, _replace(plan.gates, GateResult(
                 "credit", False, "信用额度不足（其他订单刚占用了额度），需经理放行或先回款")))
@@ -287,7 +296,9 @@ class OrderService:
             return await self._hold(order, actor, _replace(plan.gates, GateResult(
                 "stock", False, f"库存不足：{exc.move.sku}在{exc.move.warehouse}刚被其他订单锁定，"
                 "请重新确认", {"sku": exc.move.sku, "warehouse": exc.move.warehouse})))
-        return Outcome(fresh, plan.gates, customer=customer, shipments=ships)
+        order.gates, order.promised_at, order.confirmed_at = gates, plan.promised_at, now
+        order.status = OrderStatus.allocated
+        return Outcome(order, plan.gates, customer=customer, lines=read.lines, shipments=ships)
 
     def _moves(self, plan: Planned) -> list[stock_q.StockMove]:
         ids = self.catalog.warehouse_ids
@@ -430,16 +441,14 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _temp_no() -> str:
-    import uuid
-
-    return "TMP" + uuid.uuid4().hex[:20]
-
-
 def order_no(order: Order) -> str:
     """LY + order date (Asia/Shanghai) + the row id: unique, short enough to say on the phone."""
-    day = (order.created_at or _now()).astimezone(eta.CST)
-    return f"LY{day:%y%m%d}{order.id:06d}"
+    return f"{order_no_prefix(order.created_at or _now())}{order.id:06d}"
+
+
+def order_no_prefix(created_at: datetime) -> str:
+    """The order number up to the row id (storage/orders_sql.py appends the id on insert)."""
+    return f"LY{created_at.astimezone(eta.CST):%y%m%d}"
 
 
 async def _get(no: str) -> Order:
@@ -453,7 +462,7 @@ async def _find_customer(ref: str) -> Customer | None:
     ref = (ref or "").strip()
     if not ref:
         return None
-    return await Customer.get_or_none(code=ref) or await Customer.filter(name=ref).first()
+    return await orders_sql.customer_by_ref(ref)
 
 
 def _view(c: Customer | None) -> CustomerView | None:
@@ -475,8 +484,7 @@ def _order_invoice(o: Order) -> dict[str, str]:
 
 
 async def _stock_levels(product_ids: list[int], cat: Catalog) -> dict[str, list[StockLevel]]:
-    rows = await Stock.filter(product_id__in=product_ids).values_list(
-        "product_id", "warehouse_id", "on_hand", "reserved", "safety_stock")
+    rows = await orders_sql.stock_rows(product_ids)
     out: dict[str, list[StockLevel]] = {}
     for pid, wid, on_hand, reserved, safety in rows:
         sku = cat.products_by_id[pid].sku

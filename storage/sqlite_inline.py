@@ -15,6 +15,7 @@ Used by storage/db.py as the engine `storage.sqlite_inline`.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -45,11 +46,46 @@ class _Cursor:
         return self._cursor.rowcount
 
 
+class Checkpointer(threading.Thread):
+    """Copies committed WAL pages into the database file from a thread of its own.
+
+    A checkpoint on the event-loop thread (SQLite runs one from the commit that fills the
+    WAL to `wal_autocheckpoint` pages) blocks every request while it copies pages and waits
+    for two fsyncs. PASSIVE checkpoints here do that work off the loop without blocking the
+    writer (the sqlite3 module releases the GIL while SQLite runs). Under sustained writes
+    a passive checkpoint rarely catches up completely, so the loop connection keeps a (high)
+    `wal_autocheckpoint` as the backstop that lets SQLite restart the WAL; by then nearly
+    every page has been copied here, so that checkpoint is short.
+    """
+
+    def __init__(self, filename: str, every: float = 0.05) -> None:
+        super().__init__(name="sqlite-checkpoint", daemon=True)
+        self._filename, self._every = filename, every
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        conn = sqlite3.connect(self._filename, isolation_level=None, check_same_thread=False)
+        try:
+            while not self._stopping.wait(self._every):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:  # busy or locked: the next round tries again
+                    pass
+        finally:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join(timeout=10)
+
+
 class InlineConnection:
     """The slice of aiosqlite's Connection that tortoise uses, run synchronously."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, checkpointer: Checkpointer | None = None
+                 ) -> None:
         self._conn = conn
+        self._checkpointer = checkpointer
 
     async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> _Cursor:
         return _Cursor(self._conn.execute(sql, list(parameters or [])))
@@ -77,6 +113,8 @@ class InlineConnection:
         self._conn.rollback()
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self._conn.close()
 
     @property
@@ -92,8 +130,21 @@ class InlineSqliteClient(SqliteClient):
         conn.row_factory = sqlite3.Row
         for pragma, val in self.pragmas.items():
             conn.execute(f"PRAGMA {pragma}={val}").close()
-        self._connection = InlineConnection(conn)  # type: ignore[assignment]
+        checkpointer = None
+        if _is_wal(conn) and not _in_memory(self.filename):
+            checkpointer = Checkpointer(self.filename)
+            checkpointer.start()
+        self._connection = InlineConnection(conn, checkpointer)  # type: ignore[assignment]
         await self._post_connect()
+
+
+def _is_wal(conn: sqlite3.Connection) -> bool:
+    return str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal"
+
+
+def _in_memory(filename: str) -> bool:
+    return (filename == ":memory:" or filename.startswith("file::memory:")
+            or "mode=memory" in filename)
 
 
 client_class = InlineSqliteClient

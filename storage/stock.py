@@ -6,10 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from tortoise.expressions import F
-
-from storage.models import Customer, Stock
+from storage import sql
+from storage.models import Customer
+from storage.sql import Stmt
 
 
 @dataclass(frozen=True)
@@ -37,13 +38,26 @@ def _ordered(moves: Iterable[StockMove]) -> list[StockMove]:
     return sorted(moves, key=lambda m: (m.warehouse_id, m.product_id))
 
 
+# Raw SQL (storage/sql.py): these run on every confirmation, where the ORM's query building
+# cost more than the statements. Each UPDATE is conditional, so it is atomic on its own.
+_RESERVE = Stmt("UPDATE stock SET reserved = reserved + ? "
+                "WHERE warehouse_id = ? AND product_id = ? AND on_hand >= reserved + ?")
+_RELEASE = Stmt("UPDATE stock SET reserved = reserved - ? "
+                "WHERE warehouse_id = ? AND product_id = ? AND reserved >= ?")
+_DEDUCT = Stmt("UPDATE stock SET on_hand = on_hand - ?, reserved = reserved - ? "
+               "WHERE warehouse_id = ? AND product_id = ? AND reserved >= ? AND on_hand >= ?")
+_CREDIT_READ = Stmt("SELECT exposure, credit_limit FROM customers WHERE id = ?",
+                    pg="SELECT exposure, credit_limit FROM customers WHERE id = $1 FOR UPDATE")
+_CREDIT_SET = Stmt("UPDATE customers SET exposure = ? WHERE id = ?")
+_CREDIT_CAS = Stmt("UPDATE customers SET exposure = ? "
+                   "WHERE id = ? AND exposure = ? AND credit_limit = ?")
+CENT = Decimal("0.01")
+
+
 async def reserve(moves: Sequence[StockMove]) -> None:
     """reserved += qty where on_hand - reserved - qty >= floor, for every move, or raise."""
     for m in _ordered(moves):
-        n = await Stock.filter(
-            warehouse_id=m.warehouse_id, product_id=m.product_id,
-            on_hand__gte=F("reserved") + (m.qty + m.floor),
-        ).update(reserved=F("reserved") + m.qty)
+        n = await sql.execute(_RESERVE, (m.qty, m.warehouse_id, m.product_id, m.qty + m.floor))
         if n != 1:
             raise OutOfStock(m)
 
@@ -51,8 +65,7 @@ async def reserve(moves: Sequence[StockMove]) -> None:
 async def release(moves: Sequence[StockMove]) -> None:
     """Give reserved stock back (cancellation)."""
     for m in _ordered(moves):
-        n = await Stock.filter(warehouse_id=m.warehouse_id, product_id=m.product_id,
-                               reserved__gte=m.qty).update(reserved=F("reserved") - m.qty)
+        n = await sql.execute(_RELEASE, (m.qty, m.warehouse_id, m.product_id, m.qty))
         if n != 1:
             raise OutOfStock(m)
 
@@ -60,28 +73,46 @@ async def release(moves: Sequence[StockMove]) -> None:
 async def deduct(moves: Sequence[StockMove]) -> None:
     """Shipping: on_hand -= qty and reserved -= qty together."""
     for m in _ordered(moves):
-        n = await Stock.filter(
-            warehouse_id=m.warehouse_id, product_id=m.product_id,
-            reserved__gte=m.qty, on_hand__gte=m.qty,
-        ).update(on_hand=F("on_hand") - m.qty, reserved=F("reserved") - m.qty)
+        n = await sql.execute(_DEDUCT, (m.qty, m.qty, m.warehouse_id, m.product_id, m.qty, m.qty))
         if n != 1:
             raise OutOfStock(m)
 
 
+@dataclass(frozen=True)
+class CreditSeen:
+    """The customer's exposure and limit as stored when the caller read them."""
+
+    exposure: Any
+    credit_limit: Any
+
+
 async def charge_credit(customer_id: int, amount: Decimal, tolerance: float,
-                        force: bool = False) -> Decimal:
+                        force: bool = False, seen: CreditSeen | None = None) -> Decimal:
     """Add `amount` to the customer's open exposure if the limit allows (or `force`).
 
-    The row is locked (FOR UPDATE on PostgreSQL; SQLite transactions are serialised), so two
-    racing confirmations cannot both pass. Returns the credit left afterwards.
+    With `seen` (values read earlier, outside the transaction) it is one compare-and-set
+    UPDATE that only lands if neither value changed since; otherwise, or without `seen`, the
+    row is read locked (FOR UPDATE on PostgreSQL; SQLite transactions are serialised) and
+    written. Either way two racing confirmations cannot both pass. Returns the credit left.
     """
-    c = await Customer.filter(id=customer_id).select_for_update().get()
-    allowed = c.credit_limit * (1 + Decimal(str(tolerance)))
-    if not force and c.exposure + amount > allowed:
-        raise CreditExceeded(f"exposure {c.exposure} + {amount} > {allowed}")
-    c.exposure = c.exposure + amount
-    await c.save(update_fields=["exposure"])
-    return allowed - c.exposure
+    factor = 1 + Decimal(str(tolerance))
+    if seen is not None:
+        exposure, limit = Decimal(seen.exposure), Decimal(seen.credit_limit)
+        after = _charged(exposure, limit * factor, amount, force)
+        if await sql.execute(_CREDIT_CAS, (after, customer_id, seen.exposure,
+                                           seen.credit_limit)) == 1:
+            return limit * factor - after
+    rows = await sql.fetch(_CREDIT_READ, (customer_id,))
+    exposure, limit = Decimal(rows[0][0]), Decimal(rows[0][1])
+    after = _charged(exposure, limit * factor, amount, force)
+    await sql.execute(_CREDIT_SET, (after, customer_id))
+    return limit * factor - after
+
+
+def _charged(exposure: Decimal, allowed: Decimal, amount: Decimal, force: bool) -> Decimal:
+    if not force and exposure + amount > allowed:
+        raise CreditExceeded(f"exposure {exposure} + {amount} > {allowed}")
+    return (exposure + amount).quantize(CENT)
 
 
 async def refund_credit(customer_id: int, amount: Decimal) -> None:
