@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -39,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--since", type=date.fromisoformat, help="YYYY-MM-DD")
     exp.add_argument("-o", "--output", required=True, help="output .xlsx file")
     sub.add_parser("demo", parents=[common], help="(re)load the demo data set")
+    parse = sub.add_parser("parse", parents=[common],
+                           help="print the draft a chat message parses to, as JSON")
+    parse.add_argument("text")
+    parse.add_argument("--customer", help="customer code to use instead of the text's")
     return p
 
 
@@ -100,6 +105,21 @@ async def _export(settings: config.Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse(settings: config.Settings, args: argparse.Namespace) -> int:
+    """No side effects: the database is read if it exists, never created or written."""
+    from bot.parse_cli import parse_command
+    from storage import db
+
+    async def run() -> dict[str, object]:
+        try:
+            return await parse_command(args.text, args.customer, settings)
+        finally:
+            await db.close()
+
+    print(json.dumps(asyncio.run(run()), ensure_ascii=False, indent=2))
+    return 0
+
+
 async def _demo(settings: config.Settings, args: argparse.Namespace) -> int:
     from bot.demo import load_demo
 
@@ -110,8 +130,10 @@ async def _demo(settings: config.Settings, args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # httpx logs whole URLs at INFO, access tokens and webhook keys included.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not any(a in ("serve", "import", "export", "demo") for a in argv) and not (
+    if not any(a in ("serve", "import", "export", "demo", "parse") for a in argv) and not (
             {"-h", "--help"} & set(argv)):
         argv.insert(0, "serve")  # serve is the default command: `python bot.py --port 9000`
     args = _parser().parse_args(argv)
@@ -123,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command or "serve"
     if command == "serve":
         return _serve(settings, args)
+    if command == "parse":
+        return _parse(settings, args)
     jobs: dict[str, Callable[[config.Settings, argparse.Namespace], Awaitable[int]]] = {
         "import": _import, "export": _export, "demo": _demo}
     job: Callable[[], Awaitable[int]] = lambda: jobs[command](settings, args)  # noqa: E731

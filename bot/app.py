@@ -8,15 +8,20 @@ import signal
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
+import httpx
 from aiohttp import web
 
-from bot.catalog import Catalog
 from bot import config
+from bot.catalog import Catalog
 from bot.config import Settings
 from bot.ordering import OrderService
-from handlers import api, ops
-from handlers.keys import SERVICE, SETTINGS, WAYBILLS
+from bot.parsing import ParserService
+from handlers import api, console, ops, wecom_callback
+from handlers.chat.setup import build_dispatcher
+from handlers.keys import DISPATCHER, SERVICE, SETTINGS, WAYBILLS
 from integrations.carriers import sandbox
+from integrations.wecom import MemoryTokenCache, WeComClient
+from integrations.wecom_crypto import AppCrypto, BotCrypto
 from storage import db
 from storage.models import Product
 
@@ -34,15 +39,50 @@ def build(settings: Settings, *, load_demo_if_empty: bool = True, manage_db: boo
     app[SETTINGS] = settings
     app[ops.METRICS] = ops.Metrics()
     catalog = Catalog(settings)
-    app[SERVICE] = OrderService(settings, catalog)
+    service = OrderService(settings, catalog)
+    app[SERVICE] = service
     app[WAYBILLS] = sandbox.issue_waybill
+    app[DISPATCHER] = build_dispatcher(service, ParserService(catalog))
     app[CONFIG_PATH] = config_path or ""
     if manage_db:
         app.cleanup_ctx.append(_database(settings, load_demo_if_empty))
     app.on_startup.append(_reload_on_sighup)
     app.add_routes(ops.routes)
     app.add_routes(api.routes)
+    if sandbox_mode(settings):
+        app.add_routes(console.routes)
+    _wecom(app, settings)
     return app
+
+
+WECOM_API = "https://qyapi.weixin.qq.com"
+
+
+def _wecom(app: web.Application, settings: Settings) -> None:
+    """Mount the WeCom callbacks whose credentials are configured (each one says so)."""
+    env = {k: v.value for k, v in settings.env.items()}
+    client = app_crypto = bot_crypto = None
+    needed = ("WECOM_CORP_ID", "WECOM_AGENT_ID", "WECOM_SECRET", "WECOM_TOKEN", "WECOM_AES_KEY")
+    if all(env.get(k) for k in needed):
+        http = httpx.AsyncClient(timeout=10)
+        app.on_cleanup.append(lambda _: http.aclose())
+        client = WeComClient(http, env.get("WECOM_API_BASE") or WECOM_API, env["WECOM_CORP_ID"],
+                             env["WECOM_SECRET"], env["WECOM_AGENT_ID"], MemoryTokenCache())
+        app_crypto = AppCrypto(env["WECOM_TOKEN"], env["WECOM_AES_KEY"], env["WECOM_CORP_ID"])
+        log.info("WeCom app callback enabled at /wecom/callback")
+    else:
+        log.info("WeCom app callback disabled: set %s", ", ".join(needed))
+    if env.get("WECOM_BOT_TOKEN") and env.get("WECOM_BOT_AES_KEY"):
+        bot_crypto = BotCrypto(env["WECOM_BOT_TOKEN"], env["WECOM_BOT_AES_KEY"])
+        log.info("WeCom robot callback enabled at /wecom/aibot")
+    else:
+        log.info("WeCom robot callback disabled: set WECOM_BOT_TOKEN, WECOM_BOT_AES_KEY")
+    wecom_callback.register(app, client, app_crypto, bot_crypto)
+
+
+def sandbox_mode(settings: Settings) -> bool:
+    """No WeCom credentials: the local console stands in for WeCom."""
+    return not ({"WECOM_CORP_ID", "WECOM_SECRET"} <= set(settings.env))
 
 
 def reload_config(app: web.Application) -> bool:

@@ -37,7 +37,7 @@ class Catalog:
         self._settings = settings
         self._check_every = check_every
         self._checked_at = -1e18
-        self._version = -1
+        self.version = -1
         self._lock = asyncio.Lock()
         self.products: dict[str, ProductInfo] = {}
         self.products_by_id: dict[int, ProductInfo] = {}
@@ -50,7 +50,7 @@ class Catalog:
         self.invalidate()  # cut-off overrides live in the warehouse snapshot
 
     def invalidate(self) -> None:
-        self._checked_at, self._version = -1e18, -1
+        self._checked_at, self.version = -1e18, -1
 
     def _current(self) -> bool:
         return bool(self.products) and _time.monotonic() - self._checked_at <= self._check_every
@@ -61,9 +61,9 @@ class Catalog:
         async with self._lock:  # one check at a time; the others wait for its result
             if not self._current():
                 version = await meta.value(meta.CATALOG)
-                if version != self._version or not self.products:
+                if version != self.version or not self.products:
                     await self.reload()
-                    self._version = version
+                    self.version = version
                 self._checked_at = _time.monotonic()
         return self
 

@@ -18,14 +18,13 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
-
-from storage import meta
 from tqdm import tqdm
 
 from bot import demo_data as D
 from bot.config import Settings
 from bot.domain.invoice import uscc_with_check
 from integrations import geocode
+from storage import meta
 from storage.models import (
     Carrier,
     CarrierCoverage,

@@ -19,12 +19,11 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
-
-from storage import meta
 from tqdm import tqdm
 
 from bot.domain.invoice import invoice_problems, normalise_tax_id
 from integrations import excel, geocode
+from storage import meta
 from storage.models import Customer, InvoiceType, Product, Role, Staff, Stock, Warehouse
 
 KINDS = ("products", "customers", "warehouses", "stock", "staff")

@@ -17,12 +17,17 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from bot.catalog import Catalog, ProductInfo
-from bot.config import Settings
+from bot.config import AllocationRule, Settings
 from bot.domain import eta
 from bot.domain import orders as sm
-from bot.config import AllocationRule
 from bot.domain.allocation import (
-    Allocation, Destination, LineNeed, Rank, StockLevel, WarehouseInfo, allocate,
+    Allocation,
+    Destination,
+    LineNeed,
+    Rank,
+    StockLevel,
+    WarehouseInfo,
+    allocate,
 )
 from bot.domain.coverage import choose_carrier, transit_hours
 from bot.domain.gates import CustomerView, GateResult, IntakeFacts, destination, failed, run_intake

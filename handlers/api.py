@@ -18,10 +18,10 @@ from tortoise.exceptions import OperationalError
 from bot.domain.gates import failed
 from bot.domain.invoice import INVOICE_TYPES
 from bot.domain.orders import IllegalTransition
-from bot.ordering import Forbidden, InputError, LineInput, NotFound, OrderService, PlaceOrder
-from handlers.views import order_json, outcome_json, stock_json
+from bot.ordering import Forbidden, InputError, LineInput, NotFound, PlaceOrder
 from handlers.keys import SERVICE, SETTINGS, WAYBILLS
 from handlers.problems import Problem, json_response, problem
+from handlers.views import order_json, outcome_json, stock_json
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()

@@ -8,8 +8,10 @@ from typing import Any
 from aiohttp import web
 
 from bot.config import Settings
+from bot.dispatch import Dispatcher
 from bot.ordering import OrderService
 
 SETTINGS = web.AppKey("settings", Settings)
 SERVICE = web.AppKey("service", OrderService)
 WAYBILLS = web.AppKey("waybills", Callable[[Any, Any], Awaitable[str]])
+DISPATCHER = web.AppKey("dispatcher", Dispatcher)

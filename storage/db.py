@@ -32,6 +32,11 @@ def normalise_url(url: str) -> str:
                      "(use sqlite://FILE or postgres://USER@HOST:PORT/DB)")
 
 
+def sqlite_path(url: str) -> str:
+    """The file of a sqlite:// URL."""
+    return url.split("://", 1)[1].split("?", 1)[0]
+
+
 def engine(url: str) -> str:
     return "postgres" if urlsplit(url).scheme in ("postgres", "postgresql", "asyncpg") else "sqlite"
 

@@ -93,3 +93,17 @@ def test_serve_loads_demo_data_into_an_empty_database_and_takes_orders(tmp_path,
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_parse_prints_the_draft_and_writes_nothing(tmp_path):
+    db = tmp_path / "none.db"
+    out = run("parse", "C0002 BRK00001 x20 送上海市嘉定区莘松路135号 专票", "--db", f"sqlite://{db}")
+    assert out.returncode == 0, out.stderr
+    draft = json.loads(out.stdout)
+    assert set(draft) == {"customer", "customer_candidates", "lines", "address", "invoice",
+                          "questions"}
+    assert draft["customer"]["code"] == "C0002"
+    assert draft["lines"][0]["sku"] == "BRK00001" and draft["lines"][0]["qty"] == 20
+    assert draft["address"]["adcode"] == "310114" and draft["address"]["city"] == "上海市"
+    assert draft["invoice"]["type"] == "专票"
+    assert not db.exists()

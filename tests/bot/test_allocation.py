@@ -6,7 +6,12 @@ import pytest
 
 from bot import config
 from bot.domain.allocation import (
-    Destination, LineNeed, StockLevel, WarehouseInfo, allocate, match_rule,
+    Destination,
+    LineNeed,
+    StockLevel,
+    WarehouseInfo,
+    allocate,
+    match_rule,
 )
 
 WH = {

@@ -9,7 +9,14 @@ from bot.domain.orders import IllegalTransition
 from bot.ordering import Forbidden, InputError, LineInput, PlaceOrder
 from integrations.carriers.sandbox import issue_waybill
 from storage.models import (
-    Customer, Order, OrderLog, OrderStatus, Product, Shipment, Stock, Warehouse,
+    Customer,
+    Order,
+    OrderLog,
+    OrderStatus,
+    Product,
+    Shipment,
+    Stock,
+    Warehouse,
 )
 
 

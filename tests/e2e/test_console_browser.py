@@ -1,0 +1,74 @@
+"""The local chat console in a real headless Chromium (Debian's, driven by Playwright)."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from bot.app import build
+from storage.models import Order, OrderStatus
+
+pytestmark = pytest.mark.browser
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture
+async def browser():
+    from playwright.async_api import async_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Chromium is needed for browser tests: apt-get install chromium "
+                    "(.ci/run installs it)")
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        await b.close()
+
+
+def keep(path: Path) -> None:
+    """Copy a screenshot where a person can look at it (LVYUE_SCREENSHOTS=DIR)."""
+    if target := os.environ.get("LVYUE_SCREENSHOTS"):
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(target) / path.name)
+
+
+async def test_order_by_chat_and_confirm_by_clicking_the_card(world, settings, aiohttp_client,
+                                                               browser, tmp_path):
+    client = await aiohttp_client(build(settings, manage_db=False))
+    page = await browser.new_page(viewport={"width": 900, "height": 900})
+    await page.goto(str(client.make_url("/console")))
+    await page.wait_for_selector("#who option[value=zhangwei]", state="attached")
+    await page.select_option("#who", "zhangwei")
+    await page.fill("#text", "恒通汽修 BRK00001 前刹车片 x5，OIL00001 机油 x2 送浙江省杭州市西湖区文三路100号")
+    await page.click("#send")
+    card = page.locator(".card").first
+    await card.wait_for()
+    assert "订单待确认" in await card.locator(".title").inner_text()
+    assert "充足" in await card.inner_text() or "紧张" in await card.inner_text()
+    await page.screenshot(path=str(tmp_path / "console-draft.png"), full_page=True)
+    keep(tmp_path / "console-draft.png")
+    await card.get_by_role("button", name="确认下单").click()
+    await page.wait_for_function(
+        "document.querySelector('.card .title').textContent.includes('订单已确认')")
+    no = (await page.locator(".card .title").inner_text()).split()[-1]
+    assert (await Order.get(no=no)).status == OrderStatus.allocated
+    await page.screenshot(path=str(tmp_path / "console-confirmed.png"), full_page=True)
+    keep(tmp_path / "console-confirmed.png")
+
+
+async def test_console_refuses_other_hosts(world, settings, aiohttp_client):
+    client = await aiohttp_client(build(settings, manage_db=False))
+    resp = await client.get("/console", headers={"X-Forwarded-For": "8.8.8.8"})
+    assert resp.status == 200  # a header does not make a remote peer; the socket does
+    from handlers.console import _loopback_only
+
+    class Remote:
+        remote = "10.1.2.3"
+
+    with pytest.raises(web.HTTPForbidden) as refused:
+        _loopback_only(Remote())  # type: ignore[arg-type]
+    assert "本机" in refused.value.text
