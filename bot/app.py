@@ -20,8 +20,10 @@ from handlers import api, console, ops, wecom_callback
 from handlers.chat.setup import build_dispatcher
 from handlers.keys import DISPATCHER, SERVICE, SETTINGS, WAYBILLS
 from integrations.carriers import sandbox
+from integrations.carriers.registry import status_report
 from integrations.wecom import MemoryTokenCache, WeComClient
 from integrations.wecom_crypto import AppCrypto, BotCrypto
+from storage import carriers as storage_carriers
 from storage import db
 from storage.models import Product
 
@@ -80,6 +82,11 @@ def _wecom(app: web.Application, settings: Settings) -> None:
     wecom_callback.register(app, client, app_crypto, bot_crypto)
 
 
+def live_carriers(settings: Settings) -> set[str]:
+    """Carriers with keys configured (DESIGN.md §5: enabled exactly when its keys are set)."""
+    return {code for code, text in status_report(settings).items() if text == "已启用"}
+
+
 def sandbox_mode(settings: Settings) -> bool:
     """No WeCom credentials: the local console stands in for WeCom."""
     return not ({"WECOM_CORP_ID", "WECOM_SECRET"} <= set(settings.env))
@@ -118,6 +125,7 @@ def _database(settings: Settings, load_demo_if_empty: bool):  # type: ignore[no-
             log.info("empty database: loading the demo data set")
             counts = await load_demo(settings)
             log.info("demo data loaded: %s", counts)
+        await storage_carriers.sync(settings.carriers, live_carriers(settings))
         yield
         await db.close()
 
