@@ -31,7 +31,12 @@ MAX_CALLBACK_BYTES = 64 * 1024
 APP_CRYPTO = web.AppKey("wecom_app_crypto", AppCrypto)
 BOT_CRYPTO = web.AppKey("wecom_bot_crypto", BotCrypto)
 WECOM = web.AppKey("wecom_client", WeComClient)
-TASKS = web.AppKey("wecom_tasks", set)
+QUEUE = web.AppKey("wecom_queue", asyncio.Queue)
+WORKERS = web.AppKey("wecom_workers", list)
+# A fixed pool works the backlog: unbounded concurrency made the HTTP client's pool the
+# bottleneck and collapsed throughput under bursts (bench/callback.py).
+N_WORKERS = 12
+BACKLOG = 5000
 MENTION = re.compile(r"^\s*@\S+\s*")
 
 
@@ -81,13 +86,15 @@ async def app_message(request: web.Request) -> web.Response:
     msg = incoming_from_app(fields)
     if msg is None:
         return web.Response(text="")
+    queue = request.app[QUEUE]
+    if queue.full():
+        # Not marked seen: WeCom's retry (after 5 s) will find room. Nothing is dropped.
+        log.warning("WeCom callback backlog full (%d); asking WeCom to retry", queue.qsize())
+        raise web.HTTPServiceUnavailable(text="busy")
     if not await seen.first_time(dedupe_key(fields)):
         log.info("duplicate WeCom callback dropped: %s", dedupe_key(fields))
         return web.Response(text="")
-    task = asyncio.create_task(_work(request.app, msg))
-    tasks: set[asyncio.Task[None]] = request.app[TASKS]
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
+    queue.put_nowait(msg)
     return web.Response(text="")  # WeCom wants an answer within 5 s; the work goes on
 
 
@@ -223,18 +230,38 @@ def bot_reply(replies: list[Reply]) -> dict[str, Any] | None:
     return None
 
 
-async def cancel_background(app: web.Application) -> None:
-    """On shutdown, let in-flight replies finish (bounded)."""
-    tasks: set[asyncio.Task[None]] = app[TASKS]
-    if tasks:
-        await asyncio.wait(tasks, timeout=10)
+async def _worker(app: web.Application) -> None:
+    queue: asyncio.Queue[Incoming] = app[QUEUE]
+    while True:
+        msg = await queue.get()
+        try:
+            await _work(app, msg)
+        finally:
+            queue.task_done()
+
+
+async def _start_workers(app: web.Application) -> None:
+    app[WORKERS].extend(asyncio.create_task(_worker(app)) for _ in range(N_WORKERS))
+
+
+async def _stop_workers(app: web.Application) -> None:
+    """On shutdown, let the backlog drain (bounded), then stop the workers."""
+    try:
+        await asyncio.wait_for(app[QUEUE].join(), timeout=10)
+    except TimeoutError:
+        log.warning("%d WeCom messages left unanswered at shutdown", app[QUEUE].qsize())
+    for task in app[WORKERS]:
+        task.cancel()
 
 
 def register(app: web.Application, client: WeComClient | None, app_crypto: AppCrypto | None,
              bot_crypto: BotCrypto | None) -> None:
     """Mount the callbacks that have credentials; the others are not served at all."""
-    app[TASKS] = set()
     if app_crypto is not None and client is not None:
+        app[QUEUE] = asyncio.Queue(maxsize=BACKLOG)
+        app[WORKERS] = []
+        app.on_startup.append(_start_workers)
+        app.on_shutdown.append(_stop_workers)
         app[APP_CRYPTO] = app_crypto
         app[WECOM] = client
         app.router.add_get("/wecom/callback", app_verify)
@@ -243,4 +270,3 @@ def register(app: web.Application, client: WeComClient | None, app_crypto: AppCr
         app[BOT_CRYPTO] = bot_crypto
         app.router.add_get("/wecom/aibot", bot_verify)
         app.router.add_post("/wecom/aibot", bot_message)
-    app.on_shutdown.append(cancel_background)

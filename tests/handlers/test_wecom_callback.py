@@ -213,3 +213,17 @@ async def test_group_at_mention_commands_go_through_the_robot_with_roles(client,
     assert status == 200 and reply is None  # duplicate msgid: dropped
     status, reply = await bot_post(client, group_text("lina", "@履约助手 看板", "m3"))
     assert "今日看板" in reply["stream"]["content"]
+
+
+async def test_a_full_backlog_asks_wecom_to_retry_and_marks_nothing_seen(
+        world, wecom_settings, aiohttp_client, fake, monkeypatch):
+    from handlers import wecom_callback
+
+    monkeypatch.setattr(wecom_callback, "N_WORKERS", 0)  # nobody works the queue
+    monkeypatch.setattr(wecom_callback, "BACKLOG", 1)
+    client = await aiohttp_client(build(wecom_settings, manage_db=False))
+    assert (await post(client, fake, text_xml(fake, "zhangwei", "帮助", 20001))).status == 200
+    resp = await post(client, fake, text_xml(fake, "zhangwei", "帮助", 20002))
+    assert resp.status == 503
+    assert await SeenCallback.filter(key__contains="20002").count() == 0
+    assert await SeenCallback.filter(key__contains="20001").count() == 1
