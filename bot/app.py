@@ -7,20 +7,25 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import timedelta
 
 import httpx
 from aiohttp import web
 
-from bot import config
+from bot import autoship, config
 from bot.catalog import Catalog
 from bot.config import Settings
 from bot.ordering import OrderService
 from bot.parsing import ParserService
-from handlers import api, console, ops, wecom_callback
+from bot.scheduler import build_scheduler, running
+from bot.shipping import Waybills
+from bot.tracking import TrackingService
+from bot.trackview import TrackingPageConfig
+from handlers import api, carrier_push, console, ops, pages, wecom_callback
 from handlers.chat.setup import build_dispatcher
 from handlers.keys import DISPATCHER, SERVICE, SETTINGS, WAYBILLS
-from integrations.carriers import sandbox
-from integrations.carriers.registry import status_report
+from integrations.carriers.registry import enabled_clients, status_report
+from integrations.carriers.sandbox import SandboxCarrier
 from integrations.wecom import MemoryTokenCache, WeComClient
 from integrations.wecom_crypto import AppCrypto, BotCrypto
 from storage import carriers as storage_carriers
@@ -43,18 +48,51 @@ def build(settings: Settings, *, load_demo_if_empty: bool = True, manage_db: boo
     catalog = Catalog(settings)
     service = OrderService(settings, catalog)
     app[SERVICE] = service
-    app[WAYBILLS] = sandbox.issue_waybill
     app[DISPATCHER] = build_dispatcher(service, ParserService(catalog))
     app[CONFIG_PATH] = config_path or ""
+    tracking = _tracking(app, settings)
+    app[WAYBILLS] = Waybills({c: client for c, client in tracking.clients.items()
+                              if c in settings.carriers})
     if manage_db:
         app.cleanup_ctx.append(_database(settings, load_demo_if_empty))
+        app.cleanup_ctx.append(_scheduler(tracking, settings))
     app.on_startup.append(_reload_on_sighup)
+    app[pages.TRACKING] = TrackingPageConfig.from_settings(settings)
     app.add_routes(ops.routes)
     app.add_routes(api.routes)
+    app.add_routes(pages.routes)
     if sandbox_mode(settings):
         app.add_routes(console.routes)
     _wecom(app, settings)
     return app
+
+
+def _tracking(app: web.Application, settings: Settings) -> TrackingService:
+    """Carrier clients whose keys are set, the sandbox for SBX waybills, the push route."""
+    http = httpx.AsyncClient(timeout=10)
+    app.on_cleanup.append(lambda _: http.aclose())
+    tracking = TrackingService(settings, enabled_clients(settings, http))
+    tracking.clients["sandbox"] = SandboxCarrier(speed=tracking.config.sandbox_speed,
+                                                 trips=tracking.sandbox_trips)
+    app[carrier_push.TRACKING] = tracking
+    app.add_routes(carrier_push.routes)
+    return tracking
+
+
+def _scheduler(tracking: TrackingService, settings: Settings):  # type: ignore[no-untyped-def]
+    """The tracking sweep and stuck-shipment check (after the database is up)."""
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        auto = None
+        if not live_carriers(settings) & set(settings.carriers):
+            delay = timedelta(minutes=settings.auto_ship_minutes)
+            auto = asyncio.create_task(autoship.run(app[SERVICE], app[WAYBILLS], delay))
+            log.info("sandbox: confirmed orders ship by themselves after %s", delay)
+        async with running(build_scheduler(tracking, settings)):
+            yield
+        if auto is not None:
+            auto.cancel()
+
+    return ctx
 
 
 WECOM_API = "https://qyapi.weixin.qq.com"

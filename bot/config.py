@@ -15,6 +15,8 @@ from datetime import date, time
 from pathlib import Path
 from typing import Any
 
+from bot.domain.tracking import TrackingConfig
+
 DEFAULTS_PATH = Path(__file__).with_name("defaults.toml")
 STRATEGIES = ("nearest", "fewest_splits", "fixed")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -83,10 +85,11 @@ class Settings:
     rules: tuple[AllocationRule, ...] = ()
     default_rule: AllocationRule = AllocationRule(name="默认")
     credit_tolerance: float = 0.0
-    stale_tracking_hours: float = 24.0
     promise: PromiseConfig = PromiseConfig()
     quiet_hours: tuple[time, time] = (time(22, 0), time(8, 0))
     carriers: Mapping[str, CarrierConfig] = field(default_factory=dict)
+    tracking: TrackingConfig = TrackingConfig()
+    auto_ship_minutes: float = 10.0  # sandbox mode: ship confirmed orders after this delay
     env: Mapping[str, Secret] = field(default_factory=dict)
     source: str = "defaults"
 
@@ -146,6 +149,10 @@ def from_mapping(
             if c not in carriers:
                 raise ConfigError(f"allocation rule '{rule.name}'.carriers: unknown carrier {c!r}")
     quiet = _table(data, "quiet_hours")
+    try:
+        tracking = TrackingConfig.from_toml(_table(data, "tracking"))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
     return Settings(
         db_url=environ.get("LVYUE_DB") or _str(server, "db", "server", "sqlite://lvyue.db"),
         host=_str(server, "host", "server", "127.0.0.1"),
@@ -158,11 +165,12 @@ def from_mapping(
         rules=rules,
         default_rule=default_rule,
         credit_tolerance=_num(gates, "credit_tolerance", "gates", 0.0),
-        stale_tracking_hours=_num(gates, "stale_tracking_hours", "gates", 24.0),
         promise=_promise(_table(data, "promise")),
         quiet_hours=(_hhmm(quiet, "start", "quiet_hours", "22:00"),
                      _hhmm(quiet, "end", "quiet_hours", "08:00")),
         carriers=carriers,
+        tracking=tracking,
+        auto_ship_minutes=_num(_table(data, "sandbox"), "auto_ship_minutes", "sandbox", 10.0),
         env={k: Secret(environ[k]) for k in ENV_KEYS if environ.get(k)},
         source=source,
     )

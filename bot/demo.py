@@ -25,6 +25,7 @@ from bot.config import Settings
 from bot.domain.invoice import uscc_with_check
 from integrations import geocode
 from storage import meta
+from storage.chat_models import ChatCard, ChatQuestion
 from storage.models import (
     Carrier,
     CarrierCoverage,
@@ -39,6 +40,7 @@ from storage.models import (
     Warehouse,
     WarehouseKind,
 )
+from storage.tracking_models import ShipmentTracking, TrackingEventRow
 
 PRODUCT_COUNT = 18_000
 CUSTOMER_COUNT = 486
@@ -54,6 +56,7 @@ _LUXURY = ("奥迪", "宝马", "奔驰")
 
 # Child tables first so foreign keys never dangle.
 _CLEAR_ORDER: tuple[type[Model], ...] = (
+    TrackingEventRow, ShipmentTracking, ChatCard, ChatQuestion,
     OrderLog, Shipment, OrderLine, Order, Stock, CarrierCoverage, Carrier, Product,
     Customer, Staff, Warehouse,
 )

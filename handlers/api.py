@@ -20,8 +20,10 @@ from bot.domain.invoice import INVOICE_TYPES
 from bot.domain.orders import IllegalTransition
 from bot.ordering import Forbidden, InputError, LineInput, NotFound, PlaceOrder
 from handlers.keys import SERVICE, SETTINGS, WAYBILLS
+from handlers.pages import TRACKING
 from handlers.problems import Problem, json_response, problem
 from handlers.views import order_json, outcome_json, stock_json
+from integrations.carriers.base import CarrierError
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -184,7 +186,7 @@ async def create_order(request: web.Request) -> web.Response:
         raise Problem(422, "订单未通过准入校验", [
             {"gate": g.code, "code": f"{g.code}_failed", "message": g.message}
             for g in failed(result.gates)], extra={"gates": _gates(result.gates)})
-    body = await outcome_json(result, svc)
+    body = await outcome_json(result, svc, request.app[TRACKING])
     return json_response(body, status=200 if result.replayed else 201)
 
 
@@ -196,7 +198,7 @@ def _gates(gates: Any) -> list[dict[str, Any]]:
 async def get_order(request: web.Request) -> web.Response:
     svc = request.app[SERVICE]
     order = await svc.get(request.match_info["no"])
-    return json_response(await order_json(order, svc))
+    return json_response(await order_json(order, svc, tracking=request.app[TRACKING]))
 
 
 async def _actor(request: web.Request) -> tuple[str, dict[str, Any]]:
@@ -212,7 +214,7 @@ async def confirm_order(request: web.Request) -> web.Response:
     svc = request.app[SERVICE]
     actor, _ = await _actor(request)
     result = await svc.confirm(request.match_info["no"], actor)
-    body = await outcome_json(result, svc) if result.order else {}
+    body = await outcome_json(result, svc, request.app[TRACKING]) if result.order else {}
     if not result.ok:
         raise Problem(409, "订单未能确认，已挂起", [
             {"gate": g.code, "code": f"{g.code}_failed", "message": g.message}
@@ -226,7 +228,7 @@ async def cancel_order(request: web.Request) -> web.Response:
     actor, data = await _actor(request)
     reason = data.get("reason") if isinstance(data.get("reason"), str) else ""
     order = await svc.cancel(request.match_info["no"], actor, reason)
-    return json_response(await order_json(order, svc))
+    return json_response(await order_json(order, svc, tracking=request.app[TRACKING]))
 
 
 @routes.post("/api/orders/{no}/release")
@@ -242,7 +244,7 @@ async def release_order(request: web.Request) -> web.Response:
         errs.add("reason", "required", "放行需要写明原因")
     errs.raise_if_any()
     result = await svc.release_credit(request.match_info["no"], str(by), str(reason))
-    body = await order_json(result.order, svc) if result.order else {}
+    body = await order_json(result.order, svc, tracking=request.app[TRACKING]) if result.order else {}
     if not result.ok:
         raise Problem(409, "已放行信用额度，但订单仍未通过其他校验", [
             {"gate": g.code, "code": f"{g.code}_failed", "message": g.message}
@@ -257,7 +259,7 @@ async def expedite_order(request: web.Request) -> web.Response:
     actor, data = await _actor(request)
     reason = data.get("reason") if isinstance(data.get("reason"), str) else ""
     result = await svc.expedite(request.match_info["no"], actor, reason)
-    return json_response(await outcome_json(result, svc))
+    return json_response(await outcome_json(result, svc, request.app[TRACKING]))
 
 
 @routes.post("/api/orders/{no}/ship")
@@ -265,7 +267,7 @@ async def ship_order(request: web.Request) -> web.Response:
     svc = request.app[SERVICE]
     actor, _ = await _actor(request)
     order = await svc.ship(request.match_info["no"], actor, request.app[WAYBILLS])
-    return json_response(await order_json(order, svc))
+    return json_response(await order_json(order, svc, tracking=request.app[TRACKING]))
 
 
 @routes.get("/api/stock/{sku}")
@@ -310,6 +312,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             return problem(e.status, e.reason, [{"field": "path", "code": "http",
                                                  "message": e.reason}])
         raise
+    except CarrierError as e:
+        # The ship transaction rolled back: no waybill stored, no stock deducted.
+        return problem(502, "快递公司接口出错，未出库", [{
+            "field": "carrier", "code": f"carrier_{type(e).__name__}", "message": str(e)}])
     except OperationalError as e:
         if "locked" not in str(e) and "busy" not in str(e):
             raise

@@ -9,7 +9,11 @@ from typing import Any
 from bot.catalog import Catalog
 from bot.domain.eta import CST
 from bot.ordering import OrderService, Outcome
-from storage.models import Customer, Order, OrderLine, Shipment, Stock
+from bot.trackview import TrackingPageConfig
+from storage.models import Customer, Order, OrderLine, OrderStatus, Shipment, Stock
+
+SHIPPED = frozenset({OrderStatus.shipped, OrderStatus.in_transit, OrderStatus.out_for_delivery,
+                     OrderStatus.delivered, OrderStatus.exception})
 
 
 def iso(t: datetime | None) -> str | None:
@@ -22,7 +26,8 @@ def money(d: Decimal) -> float:
 
 async def order_json(order: Order, svc: OrderService, customer: Customer | None = None,
                      lines: list[OrderLine] | None = None,
-                     shipments: list[Shipment] | None = None) -> dict[str, Any]:
+                     shipments: list[Shipment] | None = None,
+                     tracking: TrackingPageConfig | None = None) -> dict[str, Any]:
     """The order as the API shows it; rows the caller already holds are not read again."""
     cat = await svc.catalog.fresh()
     customer = customer or await Customer.get(id=order.customer_id)
@@ -52,8 +57,7 @@ async def order_json(order: Order, svc: OrderService, customer: Customer | None 
         "created_at": iso(order.created_at),
         "confirmed_at": iso(order.confirmed_at),
         "shipped_at": iso(order.shipped_at),
-        # The customer tracking page (/t/{token}) is not built yet: no link is offered.
-        "tracking_url": None,
+        "tracking_url": tracking.url(order.no) if tracking and order.status in SHIPPED else None,
     }
 
 
@@ -66,9 +70,11 @@ def _shipment(s: Shipment, cat: Catalog) -> dict[str, Any]:
             "lines": [{"sku": ln["sku"], "qty": ln["qty"]} for ln in s.lines]}
 
 
-async def outcome_json(result: Outcome, svc: OrderService) -> dict[str, Any]:
+async def outcome_json(result: Outcome, svc: OrderService,
+                       tracking: TrackingPageConfig | None = None) -> dict[str, Any]:
     assert result.order is not None
-    return await order_json(result.order, svc, result.customer, result.lines, result.shipments)
+    return await order_json(result.order, svc, result.customer, result.lines, result.shipments,
+                            tracking)
 
 
 async def stock_json(sku: str, cat: Catalog) -> dict[str, Any] | None:

@@ -250,3 +250,19 @@ async def test_an_urgent_draft_is_allocated_fastest_first_at_confirmation(servic
     ship = await Shipment.get(order_id=out.order.id)
     assert ship.warehouse_id == (await Warehouse.get(code="NJ01")).id
     assert res.order.status == OrderStatus.allocated
+
+
+async def test_sandbox_auto_ship_hands_over_orders_confirmed_long_enough_ago(service):
+    from datetime import UTC, datetime, timedelta
+
+    from bot.autoship import ship_due
+
+    out = await service.place(order("C0001", ("OIL00001", 1)))
+    await service.confirm(out.order.no)
+    assert await ship_due(service, issue_waybill, timedelta(minutes=10)) == 0
+    later = datetime.now(UTC) + timedelta(minutes=11)
+    assert await ship_due(service, issue_waybill, timedelta(minutes=10), later) == 1
+    shipped = await Order.get(no=out.order.no)
+    assert shipped.status == OrderStatus.shipped
+    log = await OrderLog.get(order_id=shipped.id, action="ship")
+    assert log.actor == "sandbox:auto"
