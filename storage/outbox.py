@@ -94,7 +94,8 @@ async def enqueue(items: Iterable[Notification], now: datetime | None = None) ->
     rows: dict[str, OutboxNotification] = {}
     for n in items:
         key = stored_key(n.dedup_key)
-        rows.setdefault(key, _row(n, key, at))
+        if key not in rows:
+            rows[key] = _row(n, key, at)
     if rows:
         await OutboxNotification.bulk_create([*rows.values()], ignore_conflicts=True)
     return len(rows)
@@ -170,8 +171,8 @@ async def next_due(channels: Sequence[str]) -> int | None:
         return None
     row = await (OutboxNotification
                  .filter(channel__in=[*channels], next_attempt_ms__not_isnull=True)
-                 .order_by("next_attempt_ms").first().values_list("next_attempt_ms", flat=True))
-    return int(row) if row is not None else None
+                 .order_by("next_attempt_ms").only("id", "next_attempt_ms").first())
+    return row.next_attempt_ms if row is not None else None
 
 
 # ---- settle ----------------------------------------------------------------------------
