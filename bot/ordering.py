@@ -446,13 +446,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def order_no(order: Order) -> str:
-    """LY + order date (Asia/Shanghai) + the row id: unique, short enough to say on the phone."""
-    return f"{order_no_prefix(order.created_at or _now())}{order.id:06d}"
-
-
 def order_no_prefix(created_at: datetime) -> str:
-    """The order number up to the row id (storage/orders_sql.py appends the id on insert)."""
+    """LY + order date (Asia/Shanghai); storage/orders_sql.py appends the row id on insert,
+    so numbers are unique and short enough to say on the phone."""
     return f"LY{created_at.astimezone(eta.CST):%y%m%d}"
 
 
