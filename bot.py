@@ -1,4 +1,5 @@
-"""lvyue command line: serve (default), import, export, demo. Parses arguments, calls bot.*."""
+"""lvyue command line: serve (default), import, export, demo, parse, outbox. Parses arguments,
+calls bot.* (and messages.outbox_admin for `outbox`)."""
 
 from __future__ import annotations
 
@@ -16,13 +17,21 @@ from bot import config
 KINDS = ("products", "customers", "warehouses", "stock", "staff")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _common(default: object) -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--db", help="database URL (default sqlite://lvyue.db, or LVYUE_DB)")
-    common.add_argument("--config", help="TOML file (default ./config.toml when present)")
+    common.add_argument("--db", default=default,
+                        help="database URL (default sqlite://lvyue.db, or LVYUE_DB)")
+    common.add_argument("--config", default=default,
+                        help="TOML file (default ./config.toml when present)")
+    return common
+
+
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bot.py", description="lvyue 履约 order bot",
-                                parents=[common])
+                                parents=[_common(None)])
     sub = p.add_subparsers(dest="command")
+    # Given after the command; SUPPRESS so the command's parser never erases an earlier --db.
+    common = _common(argparse.SUPPRESS)
     serve = sub.add_parser("serve", parents=[common], help="run the bot (default)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
@@ -44,7 +53,23 @@ def _parser() -> argparse.ArgumentParser:
                            help="print the draft a chat message parses to, as JSON")
     parse.add_argument("text")
     parse.add_argument("--customer", help="customer code to use instead of the text's")
+    sub.add_parser("outbox", parents=[common], add_help=False,
+                   help="notifications: status, list [pending|sending|sent|dead], retry ID…|"
+                        "--all-dead (see `bot.py outbox -h`)")
     return p
+
+
+def _outbox_argv(argv: Sequence[str]) -> list[str] | None:
+    """The arguments for `outbox …` (--db/--config anywhere), when that is the command."""
+    i = 0
+    while i < len(argv):
+        if argv[i] in ("--db", "--config"):
+            i += 2
+        elif argv[i].startswith("-"):
+            i += 1
+        else:
+            return [*argv[:i], *argv[i + 1:]] if argv[i] == "outbox" else None
+    return None
 
 
 def _settings(args: argparse.Namespace) -> config.Settings:
@@ -129,10 +154,15 @@ async def _demo(settings: config.Settings, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # httpx logs whole URLs at INFO, access tokens and webhook keys included.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     argv = list(sys.argv[1:] if argv is None else argv)
+    if (outbox_argv := _outbox_argv(argv)) is not None:
+        from messages.outbox_admin import main as outbox_main
+
+        return outbox_main(outbox_argv, prog="bot.py outbox")
     if not any(a in ("serve", "import", "export", "demo", "parse") for a in argv) and not (
             {"-h", "--help"} & set(argv)):
         argv.insert(0, "serve")  # serve is the default command: `python bot.py --port 9000`

@@ -12,7 +12,7 @@ from datetime import timedelta
 import httpx
 from aiohttp import web
 
-from bot import autoship, config
+from bot import alerts, autoship, config
 from bot.catalog import Catalog
 from bot.config import Settings
 from bot.ordering import OrderService
@@ -23,13 +23,16 @@ from bot.tracking import TrackingService
 from bot.trackview import TrackingPageConfig
 from handlers import api, carrier_push, console, ops, pages, wecom_callback
 from handlers.chat.setup import build_dispatcher
-from handlers.keys import DISPATCHER, SERVICE, SETTINGS, WAYBILLS
+from handlers.keys import DISPATCHER, NOTIFIER, OUTBOX, SERVICE, SETTINGS, WAYBILLS
 from integrations.carriers.registry import enabled_clients, status_report
 from integrations.carriers.sandbox import SandboxCarrier
 from integrations.wecom import MemoryTokenCache, WeComClient
 from integrations.wecom_crypto import AppCrypto, BotCrypto
+from messages import delivery, render
+from messages.notify import NotifyConfig
+from messages.outbox import OutboxDispatcher
 from storage import carriers as storage_carriers
-from storage import db
+from storage import db, meta
 from storage.models import Product
 
 log = logging.getLogger(__name__)
@@ -40,38 +43,64 @@ CONFIG_PATH = web.AppKey("config_path", str)
 
 def build(settings: Settings, *, load_demo_if_empty: bool = True, manage_db: bool = True,
           config_path: str | None = None) -> web.Application:
-    """The whole web application. With manage_db=False the caller owns the database."""
+    """The whole web application. With manage_db=False the caller owns the database (and
+    runs the outbox dispatcher and the scheduler, if it wants them)."""
     app = web.Application(client_max_size=settings.max_body_bytes,
                           middlewares=[ops.metrics_middleware, api.errors_middleware])
     app[SETTINGS] = settings
     app[ops.METRICS] = ops.Metrics()
+    app[CONFIG_PATH] = config_path or ""
+    app[pages.TRACKING] = TrackingPageConfig.from_settings(settings)
+    http = httpx.AsyncClient(timeout=10)
+    app.on_cleanup.append(lambda _: http.aclose())
+    wecom_client = _wecom_client(settings, http)
+    notifier, dispatcher = _notifications(app, settings, http, wecom_client)
     catalog = Catalog(settings)
-    service = OrderService(settings, catalog)
+    service = OrderService(settings, catalog, notify=notifier)
     app[SERVICE] = service
     app[DISPATCHER] = build_dispatcher(service, ParserService(catalog))
-    app[CONFIG_PATH] = config_path or ""
-    tracking = _tracking(app, settings)
+    tracking = _tracking(app, settings, http, notifier)
     app[WAYBILLS] = Waybills({c: client for c, client in tracking.clients.items()
                               if c in settings.carriers})
     if manage_db:
         app.cleanup_ctx.append(_database(settings, load_demo_if_empty))
-        app.cleanup_ctx.append(_scheduler(tracking, settings))
+        app.cleanup_ctx.append(lambda app: delivery.running(dispatcher))
+        app.cleanup_ctx.append(_scheduler(tracking, settings, notifier))
     app.on_startup.append(_reload_on_sighup)
-    app[pages.TRACKING] = TrackingPageConfig.from_settings(settings)
     app.add_routes(ops.routes)
     app.add_routes(api.routes)
     app.add_routes(pages.routes)
     if sandbox_mode(settings):
         app.add_routes(console.routes)
-    _wecom(app, settings)
+    _wecom(app, settings, wecom_client)
     return app
 
 
-def _tracking(app: web.Application, settings: Settings) -> TrackingService:
+def _notifications(app: web.Application, settings: Settings, http: httpx.AsyncClient,
+                   wecom_client: WeComClient | None
+                   ) -> tuple[delivery.Notifier, OutboxDispatcher]:
+    """Templates, channels (by the credentials present), the outbox dispatcher and the
+    notifier the services call. A bad template or limit raises ConfigError here, at start."""
+    tracking_page = app[pages.TRACKING]
+    cfg = NotifyConfig.from_settings(settings, link=lambda no: tracking_page.url(no),
+                                     table=settings.notify)
+    channels = delivery.build_channels(settings, http, settings.notify,
+                                       wecom_client=wecom_client)
+    dispatcher = delivery.build_dispatcher(settings, channels, cfg, settings.templates,
+                                           settings.notify)
+    notifier = delivery.Notifier(cfg, dispatcher)
+    app[OUTBOX] = dispatcher
+    app[NOTIFIER] = notifier
+    log.info("notifications: customers via %s, staff via %s, warehouse group via %s",
+             cfg.customer_channel, cfg.staff_channel, cfg.group_channel)
+    return notifier, dispatcher
+
+
+def _tracking(app: web.Application, settings: Settings, http: httpx.AsyncClient,
+              notifier: delivery.Notifier) -> TrackingService:
     """Carrier clients whose keys are set, the sandbox for SBX waybills, the push route."""
-    http = httpx.AsyncClient(timeout=10)
-    app.on_cleanup.append(lambda _: http.aclose())
-    tracking = TrackingService(settings, enabled_clients(settings, http))
+    tracking = TrackingService(settings, enabled_clients(settings, http),
+                               on_changes=notifier.changes)
     tracking.clients["sandbox"] = SandboxCarrier(speed=tracking.config.sandbox_speed,
                                                  trips=tracking.sandbox_trips)
     app[carrier_push.TRACKING] = tracking
@@ -79,15 +108,23 @@ def _tracking(app: web.Application, settings: Settings) -> TrackingService:
     return tracking
 
 
-def _scheduler(tracking: TrackingService, settings: Settings):  # type: ignore[no-untyped-def]
-    """The tracking sweep and stuck-shipment check (after the database is up)."""
+def _scheduler(tracking: TrackingService, settings: Settings,
+               notifier: delivery.Notifier):  # type: ignore[no-untyped-def]
+    """The tracking sweep, stuck-shipment and delay-risk checks, the daily report (after the
+    database is up), and in sandbox mode the automatic hand-over to the sandbox carrier."""
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         auto = None
         if not live_carriers(settings) & set(settings.carriers):
             delay = timedelta(minutes=settings.auto_ship_minutes)
             auto = asyncio.create_task(autoship.run(app[SERVICE], app[WAYBILLS], delay))
             log.info("sandbox: confirmed orders ship by themselves after %s", delay)
-        async with running(build_scheduler(tracking, settings)):
+        jobs = [("notify.delay_risk", alerts.delay_job(notifier, settings.delay_risk_hours),
+                 settings.delay_check_minutes),
+                ("notify.daily_report", alerts.daily_job(notifier, settings.daily_report_at),
+                 10.0)]
+        scheduler = build_scheduler(tracking, settings, on_stuck=alerts.stuck_handler(notifier),
+                                    jobs=jobs)
+        async with running(scheduler):
             yield
         if auto is not None:
             auto.cancel()
@@ -98,16 +135,22 @@ def _scheduler(tracking: TrackingService, settings: Settings):  # type: ignore[n
 WECOM_API = "https://qyapi.weixin.qq.com"
 
 
-def _wecom(app: web.Application, settings: Settings) -> None:
+def _wecom_client(settings: Settings, http: httpx.AsyncClient) -> WeComClient | None:
+    """One WeCom API client for chat replies and staff notifications (one member limit)."""
+    env = {k: v.value for k, v in settings.env.items()}
+    if not all(env.get(k) for k in ("WECOM_CORP_ID", "WECOM_AGENT_ID", "WECOM_SECRET")):
+        return None
+    return WeComClient(http, env.get("WECOM_API_BASE") or WECOM_API, env["WECOM_CORP_ID"],
+                       env["WECOM_SECRET"], env["WECOM_AGENT_ID"], MemoryTokenCache())
+
+
+def _wecom(app: web.Application, settings: Settings, wecom_client: WeComClient | None) -> None:
     """Mount the WeCom callbacks whose credentials are configured (each one says so)."""
     env = {k: v.value for k, v in settings.env.items()}
     client = app_crypto = bot_crypto = None
     needed = ("WECOM_CORP_ID", "WECOM_AGENT_ID", "WECOM_SECRET", "WECOM_TOKEN", "WECOM_AES_KEY")
-    if all(env.get(k) for k in needed):
-        http = httpx.AsyncClient(timeout=10)
-        app.on_cleanup.append(lambda _: http.aclose())
-        client = WeComClient(http, env.get("WECOM_API_BASE") or WECOM_API, env["WECOM_CORP_ID"],
-                             env["WECOM_SECRET"], env["WECOM_AGENT_ID"], MemoryTokenCache())
+    if wecom_client is not None and all(env.get(k) for k in needed):
+        client = wecom_client
         app_crypto = AppCrypto(env["WECOM_TOKEN"], env["WECOM_AES_KEY"], env["WECOM_CORP_ID"])
         log.info("WeCom app callback enabled at /wecom/callback")
     else:
@@ -131,18 +174,25 @@ def sandbox_mode(settings: Settings) -> bool:
 
 
 def reload_config(app: web.Application) -> bool:
-    """Re-read config.toml (and the environment) into the running services.
+    """Re-read config.toml (and the environment) into the running services: rules, tracking
+    limits, notification templates and recipients.
 
-    A config with an error is refused and logged; the running rules stay in force.
+    A config with an error is refused and logged; everything running stays in force.
     """
     try:
         new = config.load(app[CONFIG_PATH] or None)
+        old_cfg = app[NOTIFIER].cfg
+        notify_cfg = NotifyConfig.from_settings(new, link=old_cfg.link, table=new.notify)
+        renderer = render.load(new.templates)
     except config.ConfigError as exc:
-        log.error("config reload refused, keeping the running rules: %s", exc)
+        log.error("config reload refused, keeping the running configuration: %s", exc)
         return False
     old = app[SERVICE].settings
     new = replace(new, db_url=old.db_url)  # the database is not switched under a running app
     app[SERVICE].apply_settings(new)
+    app[carrier_push.TRACKING].apply_config(new.tracking)
+    app[NOTIFIER].cfg = notify_cfg
+    app[OUTBOX].renderer = renderer
     log.info("config reloaded from %s", new.source)
     return True
 
@@ -164,6 +214,10 @@ def _database(settings: Settings, load_demo_if_empty: bool):  # type: ignore[no-
             counts = await load_demo(settings)
             log.info("demo data loaded: %s", counts)
         await storage_carriers.sync(settings.carriers, live_carriers(settings))
+        if not settings.secret.value:
+            app[pages.TRACKING].use_secret(await meta.secret("tracking"))
+            log.warning("LVYUE_SECRET is not set: tracking links are signed with a key kept "
+                        "in the database (set LVYUE_SECRET to choose it)")
         yield
         await db.close()
 

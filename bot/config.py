@@ -90,6 +90,11 @@ class Settings:
     carriers: Mapping[str, CarrierConfig] = field(default_factory=dict)
     tracking: TrackingConfig = TrackingConfig()
     auto_ship_minutes: float = 10.0  # sandbox mode: ship confirmed orders after this delay
+    notify: Mapping[str, Any] = field(default_factory=dict)  # [notify], read by messages/
+    templates: Mapping[str, Any] = field(default_factory=dict)  # [templates."event.kind"]
+    daily_report_at: time = time(18, 30)  # China time; the managers' daily report
+    delay_risk_hours: float = 4.0  # a promise this close, parcel not yet out for delivery
+    delay_check_minutes: float = 30.0
     env: Mapping[str, Secret] = field(default_factory=dict)
     source: str = "defaults"
 
@@ -149,6 +154,8 @@ def from_mapping(
             if c not in carriers:
                 raise ConfigError(f"allocation rule '{rule.name}'.carriers: unknown carrier {c!r}")
     quiet = _table(data, "quiet_hours")
+    notify = _table(data, "notify")
+    templates = _table(data, "templates")
     try:
         tracking = TrackingConfig.from_toml(_table(data, "tracking"))
     except ValueError as exc:
@@ -171,6 +178,11 @@ def from_mapping(
         carriers=carriers,
         tracking=tracking,
         auto_ship_minutes=_num(_table(data, "sandbox"), "auto_ship_minutes", "sandbox", 10.0),
+        notify=notify,
+        templates=templates,
+        daily_report_at=_hhmm(notify, "daily_report_at", "notify", "18:30"),
+        delay_risk_hours=_positive(notify, "delay_risk_hours", "notify", 4.0),
+        delay_check_minutes=_positive(notify, "delay_check_minutes", "notify", 30.0),
         env={k: Secret(environ[k]) for k in ENV_KEYS if environ.get(k)},
         source=source,
     )
@@ -233,6 +245,13 @@ def _num(data: Mapping[str, Any], key: str, where: str, default: float) -> float
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise ConfigError(f"{_k(where, key)}: expected a non-negative number, got {value!r}")
     return float(value)
+
+
+def _positive(data: Mapping[str, Any], key: str, where: str, default: float) -> float:
+    value = _num(data, key, where, default)
+    if value <= 0:
+        raise ConfigError(f"{_k(where, key)}: expected a positive number, got {value!r}")
+    return value
 
 
 def _strs(data: Mapping[str, Any], key: str, where: str) -> tuple[str, ...]:

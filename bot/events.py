@@ -54,6 +54,9 @@ class OrderShipped:
 
 @dataclass(frozen=True)
 class ShipmentStatusChanged:
+    """A shipment moved (bot/tracking.py); `order_old`/`order_new` are set when its order
+    moved with it. `at` is the event time of the carrier node that moved it."""
+
     order_no: str
     shipment_id: int
     waybill: str
@@ -61,6 +64,8 @@ class ShipmentStatusChanged:
     old: str
     new: str
     at: datetime
+    order_old: str | None = None
+    order_new: str | None = None
 
     @property
     def event_id(self) -> str:
@@ -99,6 +104,43 @@ class UrgentOrder:
 
 
 @dataclass(frozen=True)
+class ShipmentHeld:
+    """The carrier refused or failed to issue an e-waybill: the shipment waits and retries.
+
+    `retry_at` is None when retries are exhausted (a person must act)."""
+
+    order_no: str
+    shipment_seq: int
+    carrier: str
+    reason: str
+    attempts: int
+    retry_at: datetime | None = None
+
+    @property
+    def event_id(self) -> str:
+        # One alert per hold, and one more when retries give up.
+        final = ":final" if self.retry_at is None else ""
+        return f"ship_held:{self.order_no}:{self.shipment_seq}{final}"
+
+
+@dataclass(frozen=True)
+class ShipmentStuck:
+    """No carrier event for `hours` since `since`: the salesperson should chase the carrier."""
+
+    order_no: str
+    shipment_id: int
+    waybill: str
+    carrier: str
+    status: str
+    since: datetime
+    hours: float
+
+    @property
+    def event_id(self) -> str:
+        return f"stuck:{self.shipment_id}:{_iso(self.since)}"
+
+
+@dataclass(frozen=True)
 class DelayRisk:
     """The promise `promised_at` will probably be missed: the salesperson should act."""
 
@@ -120,7 +162,7 @@ class DailyReport:
 
 
 Event = (OrderConfirmed | OrderShipped | ShipmentStatusChanged | GateFailed | UrgentOrder
-         | DelayRisk | DailyReport)
+         | ShipmentHeld | ShipmentStuck | DelayRisk | DailyReport)
 
 
 def event_id(event: Any) -> str:
@@ -128,8 +170,4 @@ def event_id(event: Any) -> str:
     eid = getattr(event, "event_id", None)
     if isinstance(eid, str):
         return eid
-    if hasattr(event, "shipment_id") and hasattr(event, "new"):  # bot.tracking's own class
-        return ShipmentStatusChanged(event.order_no, event.shipment_id, event.waybill,
-                                     event.carrier, _value(event.old), _value(event.new),
-                                     event.at).event_id
     raise TypeError(f"not a notifying event: {type(event).__name__}")

@@ -3,11 +3,15 @@
 Commands are plain dataclasses; results carry the gate results as values. Failures of input
 (unknown SKU, bad quantity) raise InputError naming the field; illegal transitions raise
 IllegalTransition; gate failures are results.
+
+Notifications: each state change hands its domain events (bot/events.py) to `notify` inside
+the same transaction, which writes them to the outbox (messages/delivery.Notifier): the
+change and its notifications commit together or not at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,6 +20,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from bot import events as ev
 from bot.catalog import Catalog, ProductInfo
 from bot.config import AllocationRule, Settings
 from bot.domain import eta
@@ -36,6 +41,7 @@ from storage import orders_sql
 from storage import stock as stock_q
 from storage.models import Customer, Order, OrderLine, OrderLog, OrderStatus, Shipment, Staff
 
+Notify = Callable[[Sequence[Any]], Awaitable[None]]
 MAX_QTY = 100_000
 MAX_LINES = 200
 
@@ -106,9 +112,16 @@ class Planned:
 
 
 class OrderService:
-    def __init__(self, settings: Settings, catalog: Catalog) -> None:
+    def __init__(self, settings: Settings, catalog: Catalog, notify: Notify | None = None
+                 ) -> None:
         self.settings = settings
         self.catalog = catalog
+        self.notify = notify
+
+    async def _emit(self, *events: Any) -> None:
+        """Inside the caller's transaction: the events' notifications join it."""
+        if self.notify is not None and events:
+            await self.notify(events)
 
     def apply_settings(self, settings: Settings) -> None:
         """New rules take effect for the next order (config reload)."""
@@ -294,6 +307,7 @@ class OrderService:
                                         OrderStatus.allocated.value,
                                         {"shipments": [_ship_summary(s)
                                                        for s in plan.shipments]})])
+                await self._emit(ev.OrderConfirmed(no, now))
         except stock_q.CreditExceeded:
             return await self._hold(order, actor, _replace(plan.gates, GateResult(
                 "credit", False, "信用额度不足（其他订单刚占用了额度），需经理放行或先回款")))
@@ -323,6 +337,9 @@ class OrderService:
             await fresh.save(update_fields=["status", "gates"])
             await _log(fresh, actor, "hold", prev, OrderStatus.on_hold,
                        {"failed": [g.as_dict() for g in failed(gates)]})
+            if actor != fresh.salesperson:  # a salesperson confirming in chat sees the card
+                await self._emit(ev.GateFailed(fresh.no, tuple(
+                    (g.code, g.message) for g in failed(gates)), _now()))
         return Outcome(fresh, gates)
 
     # ---- cancel, release, ship ---------------------------------------------------------
@@ -402,6 +419,7 @@ class OrderService:
                     "promised_before": before.isoformat() if before else None,
                     "promised_after": fresh.promised_at.isoformat() if fresh.promised_at
                     else None})
+                await self._emit(ev.UrgentOrder(fresh.no, actor, reason, _now()))
         except stock_q.OutOfStock:
             return await self._mark_urgent(order, actor, reason, before)
         return Outcome(fresh, _gates_from(fresh))
@@ -416,6 +434,7 @@ class OrderService:
             await _log(fresh, actor, "expedite", fresh.status, fresh.status, {
                 "reason": reason, "moved": False,
                 "promised_before": before.isoformat() if before else None})
+            await self._emit(ev.UrgentOrder(fresh.no, actor, reason, _now()))
         return Outcome(fresh, _gates_from(fresh))
 
     async def ship(self, no: str, actor: str, waybill_for: Any) -> Order:
@@ -426,14 +445,17 @@ class OrderService:
                 raise NotFound(no)
             sm.check(no, order.status, OrderStatus.shipped)
             now = _now()
+            shipped = []
             for s in await Shipment.filter(order_id=order.id, reserved=True).order_by("seq"):
                 await stock_q.deduct(_shipment_moves(s))
                 s.waybill_no = s.waybill_no or await waybill_for(order, s)
                 s.status, s.reserved, s.shipped_at = OrderStatus.shipped, False, now
                 await s.save(update_fields=["waybill_no", "status", "reserved", "shipped_at"])
+                shipped.append(ev.OrderShipped(no, s.seq, s.carrier or "", s.waybill_no, now))
             order.status, order.shipped_at = OrderStatus.shipped, now
             await order.save(update_fields=["status", "shipped_at"])
             await _log(order, actor, "ship", OrderStatus.allocated, OrderStatus.shipped, {})
+            await self._emit(*shipped)
         return order
 
     async def get(self, no: str) -> Order:

@@ -55,9 +55,12 @@ class Leader:
 
 def build_scheduler(tracking: TrackingService, settings: Any, *,
                     interval_minutes: float | None = None, leader: Leader | None = None,
-                    on_stuck: OnStuck | None = None) -> AsyncIOScheduler:
+                    on_stuck: OnStuck | None = None,
+                    jobs: Sequence[tuple[str, Callable[[], Awaitable[None]], float]] = ()
+                    ) -> AsyncIOScheduler:
     """The sweep every `interval_minutes` (default: the shortest interval of the clients in
-    use, 15 min for real carriers) and the stuck check every `stuck_check_minutes`."""
+    use, 15 min for real carriers), the stuck check every `stuck_check_minutes`, and each
+    of `jobs` (id, coroutine function, minutes), all led by the same lock."""
     leader = leader or Leader.for_url(settings.db_url)
     minutes = interval_minutes or tracking.tick_minutes()
     scheduler = AsyncIOScheduler(timezone="Asia/Shanghai")
@@ -66,6 +69,8 @@ def build_scheduler(tracking: TrackingService, settings: Any, *,
                       minutes=minutes, **common)
     scheduler.add_job(_led(leader, STUCK_JOB, _stuck(tracking, on_stuck)), id=STUCK_JOB,
                       minutes=tracking.config.stuck_check_minutes, **common)
+    for job_id, job, minutes in jobs:
+        scheduler.add_job(_led(leader, job_id, job), id=job_id, minutes=minutes, **common)
     _LEADERS[scheduler] = leader
     return scheduler
 

@@ -31,6 +31,7 @@ from bot.domain.tracking import (
     Timeline,
     TrackingConfig,
 )
+from bot.events import ShipmentStatusChanged
 from integrations.carriers.base import (
     CarrierClient,
     CarrierError,
@@ -54,21 +55,6 @@ CHUNK = 500  # ids per IN (...) list
 # A shipment due within this much after the sweep's `now` is taken now: the scheduler starts
 # each run a few ms late or early, and "now + interval" must not slip to the tick after.
 DUE_SLACK = timedelta(seconds=60)
-
-
-@dataclass(frozen=True)
-class ShipmentStatusChanged:
-    """A shipment moved; `order_old`/`order_new` are set when its order moved with it."""
-
-    order_no: str
-    shipment_id: int
-    waybill: str
-    carrier: str
-    old: OrderStatus
-    new: OrderStatus
-    at: datetime  # event time of the node that moved it
-    order_old: OrderStatus | None = None
-    order_new: OrderStatus | None = None
 
 
 @dataclass(frozen=True)
@@ -166,6 +152,13 @@ class TrackingService:
 
     def _now(self) -> datetime:
         return _utc(self._clock())
+
+    def apply_config(self, config: TrackingConfig) -> None:
+        """New limits, stuck hours and routes take effect from the next sweep (config reload);
+        the scheduler's intervals stay until a restart."""
+        self.config = config
+        self._gates = {}
+        self._sem = asyncio.Semaphore(config.concurrency)
 
     # ---- routing -------------------------------------------------------------------------
 

@@ -42,9 +42,12 @@ def _utcnow() -> datetime:
 
 # ---- links -----------------------------------------------------------------------------
 
-@dataclass(frozen=True)
+@dataclass
 class TrackingPageConfig:
-    """How tracking links are signed and what the page may use (AMap)."""
+    """How tracking links are signed and what the page may use (AMap).
+
+    Without LVYUE_SECRET the application signs with a key it keeps in the database
+    (`use_secret`, at startup), so links in queued and sent pushes survive a restart."""
 
     secret: str = field(repr=False)
     public_url: str = "http://127.0.0.1:8080"
@@ -57,18 +60,17 @@ class TrackingPageConfig:
     @classmethod
     def from_settings(cls, settings: Settings, *, ttl_days: float = DEFAULT_TTL_DAYS,
                       clock: Callable[[], datetime] = _utcnow) -> TrackingPageConfig:
-        secret = settings.secret.value
-        if not secret:
-            # The demo must run without configuration; its links then die with the process.
-            secret = secrets.token_urlsafe(32)
-            log.warning("LVYUE_SECRET is not set: tracking links are signed with a random "
-                        "key and stop working when this process restarts")
+        """With no configured secret, a random one until `use_secret` gives the stored key."""
+        secret = settings.secret.value or secrets.token_urlsafe(32)
         amap = settings.env.get("AMAP_KEY")
         return cls(secret=secret, public_url=settings.public_url.rstrip("/"),
                    ttl_days=ttl_days, amap_key=amap.value if amap else "",
                    window_hours=settings.promise.delivery_window_hours,
                    carrier_names={code: c.name for code, c in settings.carriers.items()},
                    clock=clock)
+
+    def use_secret(self, secret: str) -> None:
+        self.secret = secret
 
     def token(self, order_no: str, now: datetime | None = None) -> str:
         return tracking_token(order_no, self.secret, self.ttl_days, now=now or self.clock())

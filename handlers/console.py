@@ -1,10 +1,18 @@
 """Local chat console (sandbox only, loopback only): talk to the bot as any staff member,
 see the replies rendered like WeCom cards, and click their buttons. It feeds the same
-dispatcher as WeCom does."""
+dispatcher as WeCom does. Its 通知 tab is the operator's view of the outbox: what is
+pending, sent (with the text) and dead (with the reason), and a retry for dead letters.
+
+Loopback is checked on the socket, not on headers. That alone does not stop another web
+page open in the operator's browser from posting to 127.0.0.1, so every POST must be JSON
+(cross-site, that needs a CORS preflight, which is never answered) and, when the browser
+says where it comes from (Origin), come from this console's own origin.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -12,8 +20,9 @@ from typing import Any
 from aiohttp import web
 
 from bot.dispatch import CardReply, Incoming, Reply, TextReply, UpdateCard
-from handlers.keys import DISPATCHER
+from handlers.keys import DISPATCHER, OUTBOX
 from handlers.problems import Problem, json_response
+from messages.outbox_admin import STATUS_ZH, retry_one, row_json, snapshot
 from storage.models import Staff
 
 WEB = Path(__file__).resolve().parents[1] / "messages" / "web"
@@ -27,6 +36,17 @@ def _loopback_only(request: web.Request) -> None:
         ok = False
     if not ok:
         raise web.HTTPForbidden(text="控制台只允许本机访问")
+
+
+def _same_origin(request: web.Request) -> None:
+    """Refuse what another site could make the operator's browser post (module docstring)."""
+    if request.content_type != "application/json":
+        raise Problem(415, "请求体必须是JSON", [{"field": "Content-Type", "code": "unsupported",
+                                            "message": "请以 application/json 提交"}])
+    origin = request.headers.get("Origin")
+    if origin is not None and origin != f"{request.scheme}://{request.host}":
+        raise Problem(403, "拒绝跨站请求", [{"field": "Origin", "code": "cross_site",
+                                         "message": "只接受本控制台页面发出的请求"}])
 
 
 @routes.get("/console")
@@ -82,6 +102,7 @@ def _chat(data: dict[str, Any]) -> tuple[str, str | None]:
 @routes.post("/console/api/send")
 async def send(request: web.Request) -> web.Response:
     _loopback_only(request)
+    _same_origin(request)
     data = await _body(request)
     text = data.get("text")
     if not isinstance(text, str) or not text.strip() or len(text) > 4000:
@@ -97,6 +118,7 @@ async def send(request: web.Request) -> web.Response:
 @routes.post("/console/api/click")
 async def click(request: web.Request) -> web.Response:
     _loopback_only(request)
+    _same_origin(request)
     data = await _body(request)
     key, task_id = data.get("key"), data.get("task_id")
     if not isinstance(key, str) or not isinstance(task_id, str):
@@ -110,3 +132,53 @@ async def click(request: web.Request) -> web.Response:
                    msg_id=f"console-{uuid.uuid4().hex}", transport="console")
     replies = await request.app[DISPATCHER].feed(msg)
     return json_response({"replies": [_reply_json(r) for r in replies]})
+
+
+# ---- 通知: the outbox ---------------------------------------------------------------------
+
+OUTBOX_LIMIT = 200
+_ID = re.compile(r"[0-9]{1,18}")  # an ASCII id that fits a BIGINT
+
+
+def _bad_query(field: str, message: str) -> Problem:
+    return Problem(400, "查询参数有误", [{"field": field, "code": "invalid", "message": message}])
+
+
+def _outbox_query(query: Any) -> tuple[str | None, str | None, int]:
+    status = query.get("status") or None
+    if status is not None and status not in STATUS_ZH:
+        raise _bad_query("status", "status 只能是 " + "、".join(STATUS_ZH))
+    channel = query.get("channel") or None
+    if channel is not None and len(channel) > 16:
+        raise _bad_query("channel", "channel 最长16个字符")
+    raw = query.get("limit") or "50"
+    if not raw.isascii() or not raw.isdigit() or int(raw) > OUTBOX_LIMIT:
+        raise _bad_query("limit", f"limit 应为0到{OUTBOX_LIMIT}的整数")
+    return status, channel, int(raw)
+
+
+@routes.get("/console/api/outbox")
+async def outbox(request: web.Request) -> web.Response:
+    _loopback_only(request)
+    status, channel, limit = _outbox_query(request.query)
+    body = await snapshot(limit, status, channel)
+    return json_response({"status": status, "channel": channel, "limit": limit, **body})
+
+
+@routes.post("/console/api/outbox/{id}/retry")
+async def outbox_retry(request: web.Request) -> web.Response:
+    _loopback_only(request)
+    _same_origin(request)
+    raw = request.match_info["id"]
+    outcome, row = await retry_one(int(raw)) if _ID.fullmatch(raw) else ("missing", None)
+    if row is None:
+        raise Problem(404, "没有这条通知", [{"field": "id", "code": "not_found",
+                                         "message": f"通知 {raw} 不存在"}])
+    if outcome == "not_dead":
+        raise Problem(409, "只有失败的通知可以重发", [{
+            "field": "status", "code": "not_dead",
+            "message": f"通知 {row.id} 当前为{STATUS_ZH[row.status.value]}"}],
+            {"status_now": row.status.value})
+    if (dispatcher := request.app.get(OUTBOX)) is not None:
+        dispatcher.notify()
+    return json_response({"retried": True, "row": row_json(row)})

@@ -15,3 +15,6 @@ SETTINGS = web.AppKey("settings", Settings)
 SERVICE = web.AppKey("service", OrderService)
 WAYBILLS = web.AppKey("waybills", Callable[[Any, Any], Awaitable[str]])
 DISPATCHER = web.AppKey("dispatcher", Dispatcher)
+# Set by bot/app.py when notifications are wired (always, in a built app).
+OUTBOX = web.AppKey("outbox", "OutboxDispatcher")
+NOTIFIER = web.AppKey("notifier", "Notifier")

@@ -12,6 +12,8 @@ flow 2). It decides, per event:
 | ShipmentStatusChanged → delivered | delivered.wechat_oa (critical) | the customer |
 | ShipmentStatusChanged → exception/returned | shipment_exception.wecom_app | the salesperson |
 | GateFailed | gate_failed.wecom_app | the salesperson |
+| ShipmentHeld | shipment_held.wecom_app | the salesperson |
+| ShipmentStuck | shipment_stuck.wecom_app | the salesperson |
 | DelayRisk | delay_risk.wecom_app | the salesperson |
 | UrgentOrder | urgent_order.wecom_group | the warehouse group (robot webhook) |
 | DailyReport | daily_report.wecom_app | every manager |
@@ -134,6 +136,12 @@ async def plan(event: Any, cfg: NotifyConfig, now: datetime | None = None) -> li
                           carrier=event.carrier)]
     if isinstance(event, ev.GateFailed):
         return await _to_sales("gate_failed", event, order, cfg, _gate_context(event, order))
+    if isinstance(event, ev.ShipmentHeld):
+        return await _to_sales("shipment_held", event, order, cfg,
+                               _held_context(event, order, cfg))
+    if isinstance(event, ev.ShipmentStuck):
+        return await _to_sales("shipment_stuck", event, order, cfg,
+                               _stuck_context(event, order, cfg))
     if isinstance(event, ev.DelayRisk):
         return await _to_sales("delay_risk", event, order, cfg, _delay_context(event, order, cfg))
     if isinstance(event, ev.UrgentOrder):
@@ -231,6 +239,24 @@ def _gate_context(event: ev.GateFailed, order: OrderFacts) -> dict[str, Any]:
     problems = [message for _, message in event.gates]
     return {"单号": order.no, "客户名称": order.customer_name, "问题": problems,
             "问题数": len(problems)}
+
+
+def _held_context(event: ev.ShipmentHeld, order: OrderFacts, cfg: NotifyConfig
+                  ) -> dict[str, Any]:
+    return {"单号": order.no, "客户名称": order.customer_name,
+            "快递公司": facts.carrier_name(event.carrier, cfg.carrier_names),
+            "包裹": facts.parcel(order, order.shipment(seq=event.shipment_seq)),
+            "原因": event.reason, "次数": event.attempts,
+            "重试时间": facts.fmt_time(event.retry_at) if event.retry_at else ""}
+
+
+def _stuck_context(event: ev.ShipmentStuck, order: OrderFacts, cfg: NotifyConfig
+                   ) -> dict[str, Any]:
+    return {"单号": order.no, "客户名称": order.customer_name,
+            "快递公司": facts.carrier_name(event.carrier, cfg.carrier_names),
+            "运单号": event.waybill or facts.UNKNOWN, "状态": facts.status_zh(event.status),
+            "最后更新": facts.fmt_time(event.since), "小时": f"{event.hours:g}",
+            "跟踪链接": cfg.link(order.no)}
 
 
 def _delay_context(event: ev.DelayRisk, order: OrderFacts, cfg: NotifyConfig

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import secrets as _secrets
+
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
-from storage.models import Counter
+from storage.models import Counter, Secret
 
 CATALOG = "catalog"
 
@@ -24,3 +27,13 @@ async def bump(name: str, conn: BaseDBAsyncClient | None = None) -> None:
 async def value(name: str) -> int:
     row = await Counter.get_or_none(name=name)
     return row.value if row else 0
+
+
+async def secret(name: str) -> str:
+    """The stored key `name`, made on first use (race-safe: the first writer wins)."""
+    row = await Secret.get_or_none(name=name)
+    if row is not None:
+        return row.value
+    with contextlib.suppress(IntegrityError):
+        await Secret.create(name=name, value=_secrets.token_urlsafe(32))
+    return (await Secret.get(name=name)).value

@@ -281,3 +281,14 @@ class Counter(Model):
 
     class Meta:
         table = "counters"
+
+
+class Secret(Model):
+    """Keys the application made for itself when none was configured (e.g. the tracking-link
+    key without LVYUE_SECRET), so they survive a restart and are shared by every process."""
+
+    name = fields.CharField(32, primary_key=True)
+    value = fields.CharField(128)
+
+    class Meta:
+        table = "app_secrets"

@@ -107,3 +107,63 @@ def test_parse_prints_the_draft_and_writes_nothing(tmp_path):
     assert draft["address"]["adcode"] == "310114" and draft["address"]["city"] == "上海市"
     assert draft["invoice"]["type"] == "专票"
     assert not db.exists()
+
+
+def _seed_outbox(url):
+    """Two dead 公众号 pushes and one pending, written through storage.outbox."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from storage import db as storage_db
+    from storage import outbox
+
+    async def seed():
+        await storage_db.init(url)
+        try:
+            now = datetime.now(UTC)
+            await outbox.enqueue([outbox.Notification(
+                dedup_key=f"k{i}", event="shipped", channel="wechat_oa", recipient=f"o{i}",
+                template="shipped.wechat_oa", order_no=f"SO{i}") for i in range(3)], now)
+            for c in await outbox.claim(2, "w", 60, now, ["wechat_oa"]):
+                await outbox.mark_dead(c, "用户拒收公众号消息（43101）")
+        finally:
+            await storage_db.close()
+
+    asyncio.run(seed())
+
+
+def test_outbox_status_list_and_retry(tmp_path, dbfile):
+    _seed_outbox(dbfile)
+    out = run("outbox", "status", "--db", dbfile, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "待发送 1  发送中 0  已发送 0  失败 2\n"
+    out = run("--db", dbfile, "outbox", "list", "dead", "--limit", "5", cwd=tmp_path)
+    lines = out.stdout.splitlines()
+    assert out.returncode == 0 and len(lines) == 2
+    assert all("失败" in line and "原因：用户拒收公众号消息（43101）" in line for line in lines)
+    out = run("outbox", "retry", "1", "99", "--db", dbfile, cwd=tmp_path)
+    assert out.returncode == 1  # 99 does not exist
+    assert out.stdout == "#1 已重新排队\n#99 没有这条通知\n"
+    out = run("outbox", "retry", "1", "--db", dbfile, cwd=tmp_path)
+    assert out.returncode == 1 and "不是失败状态" in out.stdout
+    out = run("outbox", "retry", "--all-dead", "--db", dbfile, cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout == "重新发送 1 条失败通知\n"
+    out = run("outbox", "status", "--db", dbfile, cwd=tmp_path)
+    assert out.stdout == "待发送 3  发送中 0  已发送 0  失败 0\n"
+    assert not (tmp_path / "lvyue.db").exists()  # always the --db database
+
+
+def test_outbox_usage_errors(tmp_path, dbfile):
+    out = run("outbox", "retry", "--db", dbfile, cwd=tmp_path)
+    assert out.returncode == 2 and "--all-dead" in out.stderr
+    out = run("outbox", "list", "lost", "--db", dbfile, cwd=tmp_path)
+    assert out.returncode == 2 and "invalid choice" in out.stderr
+    out = run("outbox", "-h", cwd=tmp_path)
+    assert out.returncode == 0 and "bot.py outbox" in out.stdout and "retry" in out.stdout
+    assert "outbox" in run("-h", cwd=tmp_path).stdout
+
+
+def test_db_before_the_command_is_kept(tmp_path, dbfile):
+    out = run("--db", dbfile, "import", "warehouses", str(DATA / "warehouses.csv"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "cli.db").exists() and not (tmp_path / "lvyue.db").exists()

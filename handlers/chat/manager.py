@@ -30,7 +30,9 @@ async def expedite(msg: Incoming, args: str, actor: Staff, service: OrderService
         return [TextReply(f"无法加急：{e}")]
     order = out.order
     assert order is not None
-    return [TextReply(f"已加急订单{order.no}（{actor.name}）。{promise_text(order.promised_at)}")]
+    parts = [f"已加急订单{order.no}（{actor.name}）", promise_text(order.promised_at),
+             "已通知仓库群优先出库" if service.notify is not None else ""]
+    return [TextReply("。".join(p for p in parts if p) + "。")]
 
 
 @router.on(chat("group"), role("manager", "admin"), command("放行"))

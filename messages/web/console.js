@@ -132,3 +132,140 @@ $("#text").addEventListener("keydown", (ev) => {
     $("#who").append(el("option", { value: s.userid, "data-name": s.name, text: `${s.name}（${ROLE[s.role] || s.role}）` }));
   }
 })();
+
+// ---- 通知: the outbox (pending, sending, sent, dead with the reason; retry a dead letter) ----
+const STATUSES = [["", "全部"], ["pending", "待发送"], ["sending", "发送中"], ["sent", "已发送"], ["dead", "失败"]];
+const REFRESH_MS = 3000;
+const outbox = { status: "", channel: "", loading: false, tick: 0 };
+
+const CHINA_TIME = new Intl.DateTimeFormat("en-CA", { timeZone: "Asia/Shanghai", month: "numeric", day: "numeric",
+                                                      hour: "2-digit", minute: "2-digit", second: "2-digit",
+                                                      hourCycle: "h23" });
+
+function when(iso, withDate = true) {  // China time, as the bot writes it: 11月26日 15:00:00
+  if (!iso) return "";
+  const p = Object.fromEntries(CHINA_TIME.formatToParts(new Date(iso)).map((x) => [x.type, x.value]));
+  const time = `${p.hour}:${p.minute}:${p.second}`;
+  return withDate ? `${p.month}月${p.day}日 ${time}` : time;
+}
+
+function plain(text) {  // WeCom text cards carry a little HTML; show what a person reads
+  return text.replace(/<\/div>\s*/g, "\n").replace(/<[^>]*>/g, "").trim();
+}
+
+function showTab(name) {
+  const onOutbox = name === "outbox";
+  $("#chat-view").hidden = onOutbox;
+  $("#outbox").hidden = !onOutbox;
+  document.body.classList.toggle("outbox-mode", onOutbox);
+  $("#tab-chat").setAttribute("aria-selected", String(!onOutbox));
+  $("#tab-outbox").setAttribute("aria-selected", String(onOutbox));
+  if (onOutbox) loadOutbox();
+}
+
+function renderChips(counts) {
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  $("#chips").replaceChildren(...STATUSES.map(([value, label]) => {
+    const n = value ? counts[value] || 0 : total;
+    const alarm = value === "dead" && n > 0 ? " alarm" : "";
+    const chip = el("button", { type: "button", class: `chip chip-${value || "all"}${alarm}`, "data-status": value,
+                                "aria-pressed": String(outbox.status === value) },
+                    label, el("span", { class: "count", text: String(n) }));
+    chip.addEventListener("click", () => { outbox.status = value; loadOutbox(); });
+    return chip;
+  }));
+}
+
+function renderChannels(names) {
+  const sel = $("#channel");
+  for (const [code, label] of Object.entries(names)) {
+    if (!sel.querySelector(`option[value="${CSS.escape(code)}"]`)) sel.append(el("option", { value: code, text: label }));
+  }
+}
+
+function renderNote(r) {
+  const head = el("div", { class: "head" },
+    el("span", { class: `tag tag-${r.status}`, text: r.status_zh }),
+    el("b", { text: r.event_zh }),
+    el("span", { class: "to", text: `${r.channel_zh} → ${r.recipient}` }),
+    r.order_no ? el("span", { class: "order", text: `订单 ${r.order_no}` }) : null,
+    el("span", { class: "time", text: when(r.sent_at || r.created_at) }));
+  const note = el("article", { class: `note note-${r.status}`, "data-id": String(r.id) }, head);
+  if (r.text) note.append(el("div", { class: "text", text: plain(r.text) }));
+  if (r.status === "dead") {
+    note.append(el("div", { class: "reason", text: `原因：${r.error || "未知"}` }));
+  } else if (r.error && r.status !== "sent") {
+    note.append(el("div", { class: "last-error", text: `上次失败：${r.error}` }));
+  }
+  const meta = [`#${r.id}`, `尝试${r.attempts}次`, r.template];
+  if (r.status === "pending" && r.next_attempt_at) meta.push(`计划 ${when(r.next_attempt_at)} 发送`);
+  const foot = el("div", { class: "foot" }, el("span", { class: "meta", text: meta.join(" · ") }));
+  if (r.status === "dead") {
+    const btn = el("button", { type: "button", class: "retry", text: "重试" });
+    btn.addEventListener("click", () => retryNote(r.id, btn, note));
+    foot.append(btn);
+  }
+  note.append(foot);
+  return note;
+}
+
+function renderBadge(counts) {
+  const badge = $("#dead-badge");
+  badge.textContent = String(counts.dead || 0);
+  badge.hidden = !counts.dead;
+}
+
+async function loadOutbox() {
+  if (outbox.loading) return;
+  outbox.loading = true;
+  try {
+    const q = new URLSearchParams({ limit: "100" });
+    if (outbox.status) q.set("status", outbox.status);
+    if (outbox.channel) q.set("channel", outbox.channel);
+    const resp = await fetch(`/console/api/outbox?${q}`);
+    const data = await resp.json();
+    if (!resp.ok) throw new Error((data.errors && data.errors[0] && data.errors[0].message) || data.title);
+    renderChips(data.counts);
+    renderChannels(data.channel_zh);
+    if (!outbox.channel) renderBadge(data.counts);
+    const notes = data.rows.map(renderNote);
+    $("#notes").replaceChildren(...(notes.length ? notes : [el("p", { class: "empty", text: "没有通知" })]));
+    $("#refreshed").textContent = `更新于 ${when(new Date().toISOString(), false)}`;
+  } catch (e) {
+    $("#refreshed").textContent = `刷新失败：${e.message}`;
+  } finally {
+    outbox.loading = false;
+  }
+}
+
+async function loadBadge() {
+  try {
+    const resp = await fetch("/console/api/outbox?limit=0");
+    if (resp.ok) renderBadge((await resp.json()).counts);
+  } catch (e) { /* the next tick tries again */ }
+}
+
+async function retryNote(id, btn, note) {
+  btn.disabled = true;
+  btn.textContent = "重试中…";
+  try {
+    await post(`/console/api/outbox/${id}/retry`, {});
+  } catch (e) {
+    btn.disabled = false;
+    btn.textContent = "重试";
+    note.append(el("div", { class: "reason", text: `重试失败：${e.message}` }));
+    return;
+  }
+  await loadOutbox();
+}
+
+$("#tab-chat").addEventListener("click", () => showTab("chat"));
+$("#tab-outbox").addEventListener("click", () => showTab("outbox"));
+$("#channel").addEventListener("change", (ev) => { outbox.channel = ev.target.value; loadOutbox(); });
+setInterval(() => {  // refresh while someone looks: the list when open, else now and then the badge
+  if (document.hidden) return;
+  outbox.tick += 1;
+  if (!$("#outbox").hidden) loadOutbox();
+  else if (outbox.tick % 5 === 0) loadBadge();
+}, REFRESH_MS);
+loadBadge();

@@ -72,3 +72,72 @@ async def test_console_refuses_other_hosts(world, settings, aiohttp_client):
     with pytest.raises(web.HTTPForbidden) as refused:
         _loopback_only(Remote())  # type: ignore[arg-type]
     assert "本机" in refused.value.text
+
+
+async def test_outbox_tab_shows_the_dead_reason_and_retry_sends_it(world, settings,
+                                                                   aiohttp_client, browser,
+                                                                   tmp_path):
+    import asyncio
+    from datetime import UTC, datetime
+
+    from handlers.keys import OUTBOX
+    from messages.channels import ConsoleChannel
+    from messages.outbox import OutboxDispatcher
+    from messages.render import load
+    from storage import outbox
+
+    context = {"单号": "SO20261125001", "客户名称": "杭州西湖恒通汽修厂", "原通知": "已出库",
+               "渠道": "公众号", "原因": "用户未关注公众号（43004）"}
+    now = datetime.now(UTC)
+    await outbox.enqueue([outbox.Notification(
+        dedup_key=k, event="push_failed", channel="console", recipient="zhangwei",
+        template="push_failed.wecom_app", context=context, order_no="SO20261125001")
+        for k in ("sent", "dead")], now)
+    sent, dead = await outbox.claim(2, "seed", 60, now, ["console"])
+    await outbox.mark_sent(sent, "console-seed", "给客户杭州西湖恒通汽修厂的通知未能送达（订单"
+                           "SO20261125001，已出库，公众号）：用户未关注公众号（43004）。", now)
+    await outbox.mark_dead(dead, "控制台渠道暂不可用（演示）")
+
+    app = build(settings, manage_db=False)
+    app[OUTBOX] = dispatcher = OutboxDispatcher({"console": ConsoleChannel()},
+                                                renderer=load(), worker_id="browser-test")
+    stop = asyncio.Event()
+    running = asyncio.create_task(dispatcher.run_forever(stop, idle=1.0))
+    try:
+        client = await aiohttp_client(app)
+        page = await browser.new_page(viewport={"width": 900, "height": 700})
+        await page.goto(str(client.make_url("/console")))
+        await page.wait_for_selector("#dead-badge:not([hidden])")
+        assert await page.inner_text("#dead-badge") == "1"
+        await page.click("#tab-outbox")
+        note = page.locator(f'.note[data-id="{dead.id}"]')
+        await note.wait_for()
+        assert "原因：控制台渠道暂不可用（演示）" in await note.inner_text()
+        assert "推送失败提醒" in await note.inner_text() and "订单 SO20261125001" in \
+            await note.inner_text()
+        assert "失败1" in (await page.inner_text(".chip-dead")).replace("\n", "")
+        assert "月" in await note.locator(".time").inner_text()  # China time, as the bot writes
+        assert "用户未关注公众号" in await page.locator(f'.note[data-id="{sent.id}"] .text'
+                                                     ).inner_text()
+        await page.screenshot(path=str(tmp_path / "console-outbox-dead.png"), full_page=True)
+        keep(tmp_path / "console-outbox-dead.png")
+
+        await note.get_by_role("button", name="重试").click()
+        await page.wait_for_selector(f'.note[data-id="{dead.id}"] .tag-sent')
+        note = page.locator(f'.note[data-id="{dead.id}"]')
+        assert "请电话告知客户" in await note.locator(".text").inner_text()
+        assert await note.get_by_role("button", name="重试").count() == 0
+        await page.wait_for_selector("#dead-badge", state="hidden")
+        await page.click(".chip-dead")
+        await page.wait_for_selector(".empty")
+        await page.click(".chip-all")
+        await note.wait_for()
+        await page.screenshot(path=str(tmp_path / "console-outbox-retried.png"), full_page=True)
+        keep(tmp_path / "console-outbox-retried.png")
+        await outbox.enqueue([outbox.Notification(  # appears by itself: the view refreshes
+            dedup_key="later", event="push_failed", channel="console", recipient="lina",
+            template="push_failed.wecom_app", context=context, order_no="SO20261125001")])
+        await page.wait_for_selector('.note .to:text("控制台 → lina")')
+    finally:
+        stop.set()
+        await running
