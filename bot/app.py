@@ -18,12 +18,12 @@ from bot.config import Settings
 from bot.ordering import OrderService
 from bot.parsing import ParserService
 from bot.scheduler import build_scheduler, running
-from bot.shipping import Waybills
+from bot.shipping import ShippingService
 from bot.tracking import TrackingService
 from bot.trackview import TrackingPageConfig
 from handlers import api, carrier_push, console, ops, pages, wecom_callback
 from handlers.chat.setup import build_dispatcher
-from handlers.keys import DISPATCHER, NOTIFIER, OUTBOX, SERVICE, SETTINGS, WAYBILLS
+from handlers.keys import DISPATCHER, NOTIFIER, OUTBOX, SERVICE, SETTINGS, SHIPPING
 from integrations.carriers.registry import enabled_clients, status_report
 from integrations.carriers.sandbox import SandboxCarrier
 from integrations.wecom import MemoryTokenCache, WeComClient
@@ -60,8 +60,8 @@ def build(settings: Settings, *, load_demo_if_empty: bool = True, manage_db: boo
     app[SERVICE] = service
     app[DISPATCHER] = build_dispatcher(service, ParserService(catalog))
     tracking = _tracking(app, settings, http, notifier)
-    app[WAYBILLS] = Waybills({c: client for c, client in tracking.clients.items()
-                              if c in settings.carriers})
+    app[SHIPPING] = ShippingService(service, {c: client for c, client in tracking.clients.items()
+                                              if c in settings.carriers}, notify=notifier)
     if manage_db:
         app.cleanup_ctx.append(_database(settings, load_demo_if_empty))
         app.cleanup_ctx.append(lambda app: delivery.running(dispatcher))
@@ -116,12 +116,13 @@ def _scheduler(tracking: TrackingService, settings: Settings,
         auto = None
         if not live_carriers(settings) & set(settings.carriers):
             delay = timedelta(minutes=settings.auto_ship_minutes)
-            auto = asyncio.create_task(autoship.run(app[SERVICE], app[WAYBILLS], delay))
+            auto = asyncio.create_task(autoship.run(app[SHIPPING], delay))
             log.info("sandbox: confirmed orders ship by themselves after %s", delay)
         jobs = [("notify.delay_risk", alerts.delay_job(notifier, settings.delay_risk_hours),
                  settings.delay_check_minutes),
                 ("notify.daily_report", alerts.daily_job(notifier, settings.daily_report_at),
-                 10.0)]
+                 10.0),
+                ("shipping.retry", _retry_holds(app[SHIPPING]), 1.0)]
         scheduler = build_scheduler(tracking, settings, on_stuck=alerts.stuck_handler(notifier),
                                     jobs=jobs)
         async with running(scheduler):
@@ -130,6 +131,14 @@ def _scheduler(tracking: TrackingService, settings: Settings,
             auto.cancel()
 
     return ctx
+
+
+def _retry_holds(shipping: ShippingService):  # type: ignore[no-untyped-def]
+    async def job() -> None:
+        if n := await shipping.retry_due():
+            log.info("shipping: %d held order(s) shipped on retry", n)
+
+    return job
 
 
 WECOM_API = "https://qyapi.weixin.qq.com"

@@ -40,6 +40,7 @@ from storage.models import (
     Warehouse,
     WarehouseKind,
 )
+from storage.shipping_models import ShippingHold
 from storage.tracking_models import ShipmentTracking, TrackingEventRow
 
 PRODUCT_COUNT = 18_000
@@ -56,7 +57,7 @@ _LUXURY = ("奥迪", "宝马", "奔驰")
 
 # Child tables first so foreign keys never dangle.
 _CLEAR_ORDER: tuple[type[Model], ...] = (
-    TrackingEventRow, ShipmentTracking, ChatCard, ChatQuestion,
+    ShippingHold, TrackingEventRow, ShipmentTracking, ChatCard, ChatQuestion,
     OrderLog, Shipment, OrderLine, Order, Stock, CarrierCoverage, Carrier, Product,
     Customer, Staff, Warehouse,
 )

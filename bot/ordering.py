@@ -392,7 +392,10 @@ class OrderService:
             raise sm.IllegalTransition(no, order.status, OrderStatus.allocated)
         before = order.promised_at
         plan = None
-        if order.status == OrderStatus.allocated:
+        # A shipment with its e-waybill already issued (shipping held or under way) stays
+        # where it is: moving it would orphan a waybill the carrier has on record.
+        if order.status == OrderStatus.allocated and not await Shipment.filter(
+                order_id=order.id, waybill_no__isnull=False).exists():
             await self.catalog.fresh()
             customer = await Customer.get(id=order.customer_id)
             lines = await _order_lines(order, self.catalog)

@@ -19,10 +19,10 @@ from bot.domain.gates import failed
 from bot.domain.invoice import INVOICE_TYPES
 from bot.domain.orders import IllegalTransition
 from bot.ordering import Forbidden, InputError, LineInput, NotFound, PlaceOrder
-from handlers.keys import SERVICE, SETTINGS, WAYBILLS
+from handlers.keys import SERVICE, SETTINGS, SHIPPING
 from handlers.pages import TRACKING
 from handlers.problems import Problem, json_response, problem
-from handlers.views import order_json, outcome_json, stock_json
+from handlers.views import iso, order_json, outcome_json, stock_json
 from integrations.carriers.base import CarrierError
 
 log = logging.getLogger(__name__)
@@ -264,10 +264,19 @@ async def expedite_order(request: web.Request) -> web.Response:
 
 @routes.post("/api/orders/{no}/ship")
 async def ship_order(request: web.Request) -> web.Response:
+    """200 shipped; 202 when a carrier refused or failed: the order stays allocated, and
+    `shipping_held` says why and when it is tried again (a repeated POST tries at once)."""
     svc = request.app[SERVICE]
     actor, _ = await _actor(request)
-    order = await svc.ship(request.match_info["no"], actor, request.app[WAYBILLS])
-    return json_response(await order_json(order, svc, tracking=request.app[TRACKING]))
+    result = await request.app[SHIPPING].ship(request.match_info["no"], actor)
+    body = await order_json(result.order, svc, tracking=request.app[TRACKING])
+    if result.shipped:
+        return json_response(body)
+    body["shipping_held"] = [{"seq": h.seq, "carrier": h.carrier, "reason": h.reason,
+                              "attempts": h.attempts, "retry_at": iso(h.retry_at)}
+                             for h in result.held]
+    return json_response(body, status=202)
+
 
 
 @routes.get("/api/stock/{sku}")
@@ -313,7 +322,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
                                                  "message": e.reason}])
         raise
     except CarrierError as e:
-        # The ship transaction rolled back: no waybill stored, no stock deducted.
+        # Shipping holds carrier errors (202); one escaping from elsewhere wrote nothing.
         return problem(502, "快递公司接口出错，未出库", [{
             "field": "carrier", "code": f"carrier_{type(e).__name__}", "message": str(e)}])
     except OperationalError as e:

@@ -216,6 +216,23 @@ async def test_expedite_moves_an_allocated_order_to_a_faster_warehouse(service, 
     assert entry.detail["moved"] is True and entry.detail["reason"] == "客户车在等"
 
 
+async def test_expedite_keeps_a_shipment_whose_waybill_was_issued(service, settings):
+    from dataclasses import replace
+
+    out = await service.place(order("C0002", ("FLT00001", 2), address="上海市浦东新区张江路1号"))
+    await service.confirm(out.order.no)
+    # the carrier issued the waybill, the hand-over is held (e.g. ZTO refused the pickup)
+    await Shipment.filter(order_id=out.order.id).update(waybill_no="SF1400000001")
+    service.settings = replace(settings, carriers={
+        code: replace(c, lanes=(("江苏", "上海", 1.0),)) for code, c in settings.carriers.items()})
+    res = await service.expedite(out.order.no, "lina", "客户车在等")
+    assert res.order.priority == 1
+    ship = await Shipment.get(order_id=out.order.id)
+    assert ship.waybill_no == "SF1400000001"
+    assert ship.warehouse_id == (await Warehouse.get(code="HZ01")).id
+    assert (await stock_of("FLT00001", "HZ01")).reserved == 2
+
+
 async def test_expedite_keeps_the_allocation_when_nothing_is_faster(service):
     out = await service.place(order("C0001", ("OIL00001", 3)))
     confirmed = await service.confirm(out.order.no)
@@ -256,12 +273,14 @@ async def test_sandbox_auto_ship_hands_over_orders_confirmed_long_enough_ago(ser
     from datetime import UTC, datetime, timedelta
 
     from bot.autoship import ship_due
+    from bot.shipping import ShippingService
 
     out = await service.place(order("C0001", ("OIL00001", 1)))
     await service.confirm(out.order.no)
-    assert await ship_due(service, issue_waybill, timedelta(minutes=10)) == 0
+    shipping = ShippingService(service, {})  # no live carrier: sandbox waybills
+    assert await ship_due(shipping, timedelta(minutes=10)) == 0
     later = datetime.now(UTC) + timedelta(minutes=11)
-    assert await ship_due(service, issue_waybill, timedelta(minutes=10), later) == 1
+    assert await ship_due(shipping, timedelta(minutes=10), later) == 1
     shipped = await Order.get(no=out.order.no)
     assert shipped.status == OrderStatus.shipped
     log = await OrderLog.get(order_id=shipped.id, action="ship")
