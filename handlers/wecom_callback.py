@@ -14,15 +14,16 @@ import logging
 import re
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
 from bot.dispatch import CardReply, Incoming, Reply, TextReply, UpdateCard
-from handlers.keys import DISPATCHER
-from integrations.wecom import RateLimited, WeComClient, WeComError
+from handlers.keys import DISPATCHER, OUTBOX
+from integrations.wecom import RateLimited, WeComClient, WeComError, WeComUnavailable
 from integrations.wecom_crypto import AppCrypto, BadPayload, BadSignature, BotCrypto
-from storage import seen
+from storage import outbox, seen
 from storage.chat_models import ChatCard
 
 log = logging.getLogger(__name__)
@@ -136,23 +137,45 @@ def _selected(items: Any) -> dict[str, str]:
 async def _work(app: web.Application, msg: Incoming) -> None:
     try:
         replies = await app[DISPATCHER].feed(msg)
-        await send_replies(app[WECOM], msg, replies)
+        if later := await send_replies(app[WECOM], msg, replies):
+            await outbox.enqueue(later)
+            if (dispatcher := app.get(OUTBOX)) is not None:
+                dispatcher.notify()
     except Exception:
         log.exception("WeCom message from %s could not be answered", msg.user_id)
 
 
-async def send_replies(client: WeComClient, msg: Incoming, replies: list[Reply]) -> None:
-    """Deliver replies through the WeCom API; a card's response code is kept for updates."""
-    for r in replies:
+async def send_replies(client: WeComClient, msg: Incoming, replies: list[Reply]
+                       ) -> list[outbox.Notification]:
+    """Deliver replies through the WeCom API; a card's response code is kept for updates.
+
+    A text reply that WeCom could not take now (unavailable, or over the member's limit)
+    is returned as an outbox row, which the dispatcher retries with back-off; a card that
+    failed is logged (the draft is saved: 查单 shows it again)."""
+    later = []
+    for i, r in enumerate(replies):
         try:
             await _send_one(client, msg, r)
-        except RateLimited as e:
-            # WeCom drops messages past 30/min/member silently; we never exceed it. A reply
-            # that would is logged, not sent (the user already has the card to look at).
-            log.warning("reply to %s not sent, rate limit (retry after %.0fs)", msg.user_id,
-                        e.retry_after)
+        except (RateLimited, WeComUnavailable) as e:
+            wait = e.retry_after if isinstance(e, RateLimited) else 0.0
+            # The outbox sends with WeCom's duplicate check: a reply that did arrive
+            # after all is not shown twice.
+            if isinstance(r, TextReply):
+                log.warning("reply to %s queued for retry: %s", msg.user_id, e.errmsg)
+                later.append(_reply_row(msg, i, r.text, wait))
+            else:
+                log.error("reply to %s not sent: %s", msg.user_id, e.errmsg)
         except WeComError as e:
             log.error("reply to %s failed: %s %s", msg.user_id, e.errcode, e.errmsg)
+    return later
+
+
+def _reply_row(msg: Incoming, i: int, text: str, wait: float) -> outbox.Notification:
+    return outbox.Notification(
+        dedup_key=f"reply:{msg.msg_id}:{i}:{msg.user_id}:wecom_app", event="chat_reply",
+        channel="wecom_app", recipient=msg.user_id, template="chat_reply.wecom_app",
+        context={"文本": text},
+        not_before=datetime.now(UTC) + timedelta(seconds=wait) if wait else None)
 
 
 async def _send_one(client: WeComClient, msg: Incoming, r: Reply) -> None:

@@ -61,6 +61,7 @@ VARIABLES: Mapping[str, frozenset[str]] = {
                                "预计送达时间", "时间"}),
     "daily_report": frozenset({"日期", "新增订单", "已发货", "已签收", "挂起订单", "异常件",
                                "准时率", "推送失败", "看板链接"}),
+    "chat_reply": frozenset({"文本"}),
     "push_failed": frozenset({"单号", "客户名称", "原通知", "渠道", "原因"}),
 }
 

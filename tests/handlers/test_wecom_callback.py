@@ -227,3 +227,29 @@ async def test_a_full_backlog_asks_wecom_to_retry_and_marks_nothing_seen(
     assert resp.status == 503
     assert await SeenCallback.filter(key__contains="20002").count() == 0
     assert await SeenCallback.filter(key__contains="20001").count() == 1
+
+
+async def test_a_reply_wecom_could_not_take_goes_to_the_outbox_and_arrives_later(client, fake):
+    from handlers.keys import OUTBOX
+    from storage.outbox_models import OutboxNotification, OutboxStatus
+
+    fake.garble("message/send", status=502)  # WeCom's gateway fails once
+    assert (await post(client, fake, text_xml(fake, "zhangwei", "帮助", 30001))).status == 200
+    rows: list = []
+
+    async def queued() -> bool:
+        rows[:] = await OutboxNotification.filter(event="chat_reply")
+        return bool(rows)
+
+    deadline = time.monotonic() + 5
+    while not await queued():
+        assert time.monotonic() < deadline, "the failed reply was not queued"
+        await asyncio.sleep(0.05)
+    assert fake.delivered("zhangwei") == []
+    [row] = rows
+    assert (row.channel, row.recipient) == ("wecom_app", "zhangwei")
+    assert await client.app[OUTBOX].run_once() == 1
+    [d] = fake.delivered("zhangwei")
+    assert d.msgtype == "text" and "查库存" in d.payload["content"]
+    await row.refresh_from_db()
+    assert row.status == OutboxStatus.sent
