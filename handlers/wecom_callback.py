@@ -243,8 +243,12 @@ def bot_reply(replies: list[Reply]) -> dict[str, Any] | None:
     cards = [r for r in replies if isinstance(r, CardReply)]
     updates = [r for r in replies if isinstance(r, UpdateCard)]
     texts = [r.text for r in replies if isinstance(r, TextReply)]
-    if updates:  # WC/101031 "模版卡片更新消息"; the exact shape is unconfirmed (wecom.md §8)
-        return {"response_type": "update_template_card", "template_card": dict(updates[0].card)}
+    if updates:
+        # WC/101031 "回复消息更新模板卡片": no userids = every user the card went to (the
+        # whole group sees it confirmed); the card's task_id must be the callback's.
+        card = dict(updates[0].card)
+        card["task_id"] = updates[0].task_id
+        return {"response_type": "update_template_card", "template_card": card}
     if cards:
         return {"msgtype": "template_card", "template_card": dict(cards[0].card)}
     if texts:

@@ -253,3 +253,30 @@ async def test_a_reply_wecom_could_not_take_goes_to_the_outbox_and_arrives_later
     assert d.msgtype == "text" and "查库存" in d.payload["content"]
     await row.refresh_from_db()
     assert row.status == OutboxStatus.sent
+
+
+def robot_single(payload):
+    return {**payload, "chattype": "single", "chatid": None}
+
+
+def card_click(user, key, task_id, msgid):
+    return {"msgid": msgid, "aibotid": "AIBOT", "chattype": "single",
+            "from": {"userid": user}, "msgtype": "event",
+            "event": {"eventtype": "template_card_event", "template_card_event": {
+                "card_type": "button_interaction", "event_key": key, "task_id": task_id}}}
+
+
+async def test_an_order_card_is_confirmed_in_place_by_the_robots_passive_reply(client):
+    status, reply = await bot_post(client, robot_single(group_text(
+        "zhangwei", "C0001 曼牌空气滤清器C2433 x10", "g1")))
+    assert status == 200 and reply["msgtype"] == "template_card", reply
+    card = reply["template_card"]
+    confirm = next(b["key"] for b in card["button_list"] if b["text"] == "确认下单")
+    no = confirm.rsplit(":", 1)[1]
+    status, reply = await bot_post(client, card_click("zhangwei", confirm, card["task_id"],
+                                                      "g2"))
+    # WC/101031: response_type update_template_card, the callback's task_id, no userids
+    assert reply["response_type"] == "update_template_card" and "userids" not in reply
+    assert reply["template_card"]["task_id"] == card["task_id"]
+    assert reply["template_card"]["main_title"]["title"] == f"订单已确认 {no}"
+    assert (await Order.get(no=no)).status == OrderStatus.allocated
