@@ -4,8 +4,8 @@ A token is ``<payload>.<mac>``, both base64url without padding: the payload is
 ``<order_no>:<expiry, epoch seconds>``, the MAC the first 128 bits of HMAC-SHA256 over the
 payload with `LVYUE_SECRET`. It is unguessable without the secret, expires, and needs no
 database row. Tokens are bearer links: whoever holds one sees that order's tracking page.
-Links are built and checked in one place, `bot.trackview.TrackingConfig` (which also decides
-the secret when LVYUE_SECRET is unset); these are its primitives.
+Links are built and checked in one place, `bot.trackview.TrackingPageConfig` (the app gives
+it a key kept in the database when LVYUE_SECRET is unset); these are its primitives.
 """
 
 from __future__ import annotations
@@ -24,7 +24,12 @@ def _b64(raw: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Strict: only the one spelling `_b64` makes (no padding, no stray or trailing bits),
+    so one token has exactly one valid string form."""
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(raw) != text:
+        raise ValueError("not the canonical base64url form")
+    return raw
 
 
 def _mac(payload: bytes, secret: str) -> bytes:

@@ -113,11 +113,16 @@ def test_expired_tampered_and_foreign_tokens_are_refused():
     assert tokens.verify_tracking_token(tok, "another secret", now) is None
     other = tokens.tracking_token("LY260302000002", SECRET, 1, now=now).split(".")[0]
     assert tokens.verify_tracking_token(f"{other}.{sig}", SECRET, now) is None
-    # Every change of a full-6-bit character of the MAC is caught (the last character of an
-    # unpadded 16-byte value also carries 4 unused bits, so not every change of it is).
-    for i in range(len(sig) - 1):
+    # Every change of any character is caught, also of the last one, whose 4 unused bits
+    # would otherwise decode to the same MAC (only the canonical spelling is accepted).
+    for i in range(len(sig)):
         flipped = sig[:i] + ("A" if sig[i] != "A" else "B") + sig[i + 1:]
         assert tokens.verify_tracking_token(f"{body}.{flipped}", SECRET, now) is None
+    last = sig[-1]
+    for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_":
+        if c != last:
+            assert tokens.verify_tracking_token(f"{body}.{sig[:-1]}{c}", SECRET, now) is None
+    assert tokens.verify_tracking_token(f"{body}.{sig}==", SECRET, now) is None
     for junk in ("", ".", "abc", "a.b.c", f"{body}.", f".{sig}", "é.é", "x" * 300):
         assert tokens.verify_tracking_token(junk, SECRET, now) is None
     with pytest.raises(ValueError, match="secret"):
