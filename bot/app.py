@@ -21,7 +21,7 @@ from bot.scheduler import build_scheduler, running
 from bot.shipping import ShippingService
 from bot.tracking import TrackingService
 from bot.trackview import TrackingPageConfig
-from handlers import api, carrier_push, console, ops, pages, wecom_callback
+from handlers import api, carrier_push, console, dashboard, ops, pages, wecom_callback
 from handlers.chat.setup import build_dispatcher
 from handlers.keys import DISPATCHER, NOTIFIER, OUTBOX, SERVICE, SETTINGS, SHIPPING
 from integrations.carriers.registry import enabled_clients, status_report
@@ -70,6 +70,7 @@ def build(settings: Settings, *, load_demo_if_empty: bool = True, manage_db: boo
     app.add_routes(ops.routes)
     app.add_routes(api.routes)
     app.add_routes(pages.routes)
+    app.add_routes(dashboard.routes)
     if sandbox_mode(settings):
         app.add_routes(console.routes)
     _wecom(app, settings, wecom_client)
@@ -82,8 +83,9 @@ def _notifications(app: web.Application, settings: Settings, http: httpx.AsyncCl
     """Templates, channels (by the credentials present), the outbox dispatcher and the
     notifier the services call. A bad template or limit raises ConfigError here, at start."""
     tracking_page = app[pages.TRACKING]
-    cfg = NotifyConfig.from_settings(settings, link=lambda no: tracking_page.url(no),
-                                     table=settings.notify)
+    cfg = NotifyConfig.from_settings(
+        settings, link=lambda no: tracking_page.url(no), table=settings.notify,
+        dashboard=lambda: dashboard.dashboard_link(tracking_page, settings.public_url))
     channels = delivery.build_channels(settings, http, settings.notify,
                                        wecom_client=wecom_client)
     dispatcher = delivery.build_dispatcher(settings, channels, cfg, settings.templates,
@@ -191,7 +193,8 @@ def reload_config(app: web.Application) -> bool:
     try:
         new = config.load(app[CONFIG_PATH] or None)
         old_cfg = app[NOTIFIER].cfg
-        notify_cfg = NotifyConfig.from_settings(new, link=old_cfg.link, table=new.notify)
+        notify_cfg = NotifyConfig.from_settings(new, link=old_cfg.link, table=new.notify,
+                                                dashboard=old_cfg.dashboard)
         renderer = render.load(new.templates)
     except config.ConfigError as exc:
         log.error("config reload refused, keeping the running configuration: %s", exc)

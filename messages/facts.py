@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from tortoise.expressions import Q
 
+from bot import kpi
 from storage.models import Customer, Order, OrderStatus, Shipment, Staff, Warehouse
 from storage.outbox_models import OutboxNotification, OutboxStatus
 
@@ -148,8 +149,7 @@ async def daily_figures(day: date, window_hours: float = 2.0) -> dict[str, str]:
     delivered = await Shipment.filter(delivered_at__gte=start, delivered_at__lt=end).values_list(
         "delivered_at", "promised_at")
     promised = [(d, p) for d, p in delivered if p is not None]
-    window = timedelta(hours=window_hours)
-    on_time = sum(1 for d, p in promised if d <= p + window)
+    on_time = sum(1 for d, p in promised if kpi.on_time(p, d, window_hours))
     return {
         "日期": f"{day.month}月{day.day}日",
         "新增订单": str(await Order.filter(created_at__gte=start, created_at__lt=end).count()),

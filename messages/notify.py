@@ -84,12 +84,14 @@ class NotifyConfig:
     managers: tuple[str, ...] = ()  # empty: the active staff with role manager
     warehouse_group: str = "warehouse"
     dashboard_url: str = "http://127.0.0.1:8080/dashboard"
+    dashboard: Callable[[], str] | None = None  # a signed link (handlers.dashboard), per report
     carrier_names: Mapping[str, str] = field(default_factory=dict)
     window_hours: float = 2.0
 
     @classmethod
     def from_settings(cls, settings: Any, link: Callable[[str], str],
-                      table: Mapping[str, Any] | None = None) -> NotifyConfig:
+                      table: Mapping[str, Any] | None = None,
+                      dashboard: Callable[[], str] | None = None) -> NotifyConfig:
         """Channels follow the credentials present; `table` is config.toml's [notify]."""
         table = table or {}
         env = getattr(settings, "env", {})
@@ -108,7 +110,7 @@ class NotifyConfig:
             staff_channel="wecom_app" if app else "console",
             group_channel="wecom_group" if "WECOM_WEBHOOK_KEY" in env else "console",
             quiet=QuietHours(start, end), managers=tuple(managers), warehouse_group=group,
-            dashboard_url=f"{settings.public_url.rstrip('/')}/dashboard",
+            dashboard_url=f"{settings.public_url.rstrip('/')}/dashboard", dashboard=dashboard,
             carrier_names={code: c.name for code, c in settings.carriers.items()},
             window_hours=settings.promise.delivery_window_hours)
 
@@ -290,7 +292,7 @@ async def _urgent_context(event: ev.UrgentOrder, order: OrderFacts) -> dict[str,
 
 async def _daily_report(event: ev.DailyReport, cfg: NotifyConfig) -> list[Notification]:
     context = {**await facts.daily_figures(event.day, cfg.window_hours),
-               "看板链接": cfg.dashboard_url}
+               "看板链接": cfg.dashboard() if cfg.dashboard else cfg.dashboard_url}
     users = [*cfg.managers] or await facts.managers()
     return [_staff("daily_report", event.event_id, cfg.staff_channel, u, context, None)
             for u in users]

@@ -12,6 +12,7 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -20,7 +21,7 @@ from bot import alerts, tokens
 from bot.app import build
 from bot.config import Secret, Settings
 from bot.tracking import StuckShipment
-from handlers import carrier_push, pages
+from handlers import carrier_push, dashboard, pages
 from handlers.keys import NOTIFIER, OUTBOX, SERVICE
 from integrations.carriers.base import CommonStatus, TrackingEvent
 from storage.models import Order, OrderStatus, Shipment, Stock
@@ -240,6 +241,11 @@ async def test_daily_report_goes_to_the_managers_once_a_day(client):
     await job()
     [row] = await rows(event="daily_report")
     assert row.recipient == "lina" and row.context["新增订单"]
+    # the report links to the dashboard with a signed key (it opens off the server too)
+    link = row.context["看板链接"]
+    assert link.startswith("http://127.0.0.1:8080/dashboard?k=")
+    key = parse_qs(urlsplit(link).query)["k"][0]
+    assert dashboard.key_ok(key, client.app[pages.TRACKING].secret, datetime.now(UTC))
     assert alerts.report_day(datetime(2026, 11, 25, 9, 0, tzinfo=UTC), time(18, 30)) is None
     assert str(alerts.report_day(datetime(2026, 11, 25, 11, 0, tzinfo=UTC),
                                  time(18, 30))) == "2026-11-25"

@@ -1,0 +1,415 @@
+"""The managers' dashboard: `GET /dashboard` (HTML, charts as inline SVG) and
+`GET /dashboard/data.json` (the same figures), `?days=7|30|90` (default 30).
+
+The figures are business data, so they are served to loopback clients (not through a
+proxy: a request carrying X-Forwarded-For/Forwarded/X-Real-IP is not local) and to anyone
+holding a signed link `?k=<token>` (bot/tokens.py's HMAC token over the subject
+"dashboard", keyed by a key derived from the app's secret, so no tracking token is ever a
+dashboard key and back; it expires after LINK_TTL_DAYS). Everyone else gets a 403 page.
+`dashboard_link` makes such links, e.g. for the managers' daily report.
+
+The secret, the window (`promise.delivery_window_hours`), the carrier names and the clock
+come from the tracking page's config on the app (`handlers.pages.TRACKING`, set by
+bot/app.py), so the links are signed with exactly the key the tracking links use. Charts
+are drawn here as geometry the template turns into SVG: no JS, no CDN.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from bot import kpi
+from bot.config import Settings
+from bot.domain.eta import CST
+from bot.tokens import tracking_token, verify_tracking_token
+from bot.trackview import TrackingPageConfig, carrier_name
+from handlers import pages
+from handlers.keys import SETTINGS
+from handlers.problems import json_response, problem
+
+SUBJECT = "dashboard"
+LINK_TTL_DAYS = 7.0
+DEFAULT_DAYS = 30
+CSS = "dashboard.css"
+FORWARDED = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",  # the key is in the query string
+    "X-Robots-Tag": "noindex, nofollow",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+                               "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+}
+routes = web.RouteTableDef()
+
+
+# ---- links and access ------------------------------------------------------------------
+
+def _link_key(secret: str) -> str:
+    """The dashboard's own key, derived from the app secret (domain separation)."""
+    return hmac.new(secret.encode("utf-8"), b"lvyue dashboard link", hashlib.sha256).hexdigest()
+
+
+def _secret_of(source: Settings | TrackingPageConfig | str) -> str:
+    if isinstance(source, str):
+        return source
+    secret: Any = source.secret
+    return str(getattr(secret, "value", secret))
+
+
+def dashboard_link(source: Settings | TrackingPageConfig | str, base_url: str,
+                   now: datetime | None = None, *, ttl_days: float = LINK_TTL_DAYS) -> str:
+    """`{base_url}/dashboard?k=…`, valid for `ttl_days` from `now`.
+
+    Pass the running app's TrackingPageConfig (app[handlers.pages.TRACKING]) or its secret:
+    without LVYUE_SECRET the app signs with a random key, which Settings does not know. With
+    no secret at all the link is unsigned and opens only on the server itself.
+    """
+    base = f"{base_url.rstrip('/')}/dashboard"
+    secret = _secret_of(source)
+    if not secret:
+        return base
+    token = tracking_token(SUBJECT, _link_key(secret), ttl_days, now=now)
+    return f"{base}?{urlencode({'k': token})}"
+
+
+def key_ok(key: str, secret: str, now: datetime) -> bool:
+    return bool(key and secret) and verify_tracking_token(key, _link_key(secret), now) == SUBJECT
+
+
+def is_local(request: web.Request) -> bool:
+    """A loopback peer that is not a proxy forwarding someone else."""
+    if any(h in request.headers for h in FORWARDED):
+        return False
+    try:
+        return ipaddress.ip_address(request.remote or "").is_loopback
+    except ValueError:
+        return False
+
+
+def config(app: web.Application) -> TrackingPageConfig:
+    if pages.TRACKING in app:
+        return app[pages.TRACKING]
+    settings = app[SETTINGS] if SETTINGS in app else Settings()
+    return TrackingPageConfig(secret=settings.secret.value,
+                              window_hours=settings.promise.delivery_window_hours,
+                              carrier_names={c: v.name for c, v in settings.carriers.items()})
+
+
+@dataclass(frozen=True)
+class Access:
+    cfg: TrackingPageConfig
+    now: datetime
+    key: str  # the valid key the request came with, "" for a local request
+    days: int
+
+
+def _access(request: web.Request, days: int) -> Access | None:
+    cfg = config(request.app)
+    now = cfg.clock()
+    key = request.query.get("k", "")
+    if key_ok(key, cfg.secret, now):
+        return Access(cfg, now, key, days)
+    if is_local(request):
+        return Access(cfg, now, "", days)
+    return None
+
+
+def _days(request: web.Request) -> int | None:
+    """?days=7|30|90, DEFAULT_DAYS when absent, None when anything else."""
+    raw = request.query.get("days", "")
+    if not raw:
+        return DEFAULT_DAYS
+    return int(raw) if raw.isdigit() and int(raw) in kpi.PERIODS else None
+
+
+# ---- routes ----------------------------------------------------------------------------
+
+@routes.get("/dashboard")
+async def page(request: web.Request) -> web.Response:
+    access = _access(request, _days(request) or DEFAULT_DAYS)  # a bad ?days: the default
+    if access is None:
+        html = pages.render("pages/dashboard.html.j2", v=None, css=_css_url())
+        return web.Response(status=403, text=html, content_type="text/html", charset="utf-8",
+                            headers=HEADERS)
+    dash = await kpi.load(access.days, access.now, access.cfg.window_hours)
+    html = pages.render("pages/dashboard.html.j2", v=view(dash, access), css=_css_url())
+    return web.Response(text=html, content_type="text/html", charset="utf-8", headers=HEADERS)
+
+
+@routes.get("/dashboard/data.json")
+async def data(request: web.Request) -> web.Response:
+    days = _days(request)
+    access = _access(request, days or DEFAULT_DAYS)
+    if access is None:
+        return problem(403, "无权查看看板", [
+            {"field": "k", "code": "forbidden",
+             "message": "请在服务器本机打开，或使用带有效签名的看板链接"}])
+    if days is None:
+        return problem(422, "请求参数有误", [
+            {"field": "days", "code": "invalid", "message": "days 只能是 7、30 或 90"}])
+    dash = await kpi.load(access.days, access.now, access.cfg.window_hours)
+    resp = json_response(as_json(dash, access.cfg))
+    resp.headers.update({k: v for k, v in HEADERS.items() if k != "Content-Security-Policy"})
+    return resp
+
+
+@routes.get("/dashboard/static/dashboard.css")
+async def css(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(pages.WEB / CSS, headers={
+        "Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"})
+
+
+def _css_url() -> str:
+    return f"/dashboard/static/{CSS}?v={pages.asset_version(CSS)}"
+
+
+# ---- JSON ------------------------------------------------------------------------------
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(CST).isoformat(timespec="seconds")
+
+
+def _r(x: float | None, nd: int = 1) -> float | None:
+    return None if x is None else round(x, nd)
+
+
+def as_json(d: kpi.Dashboard, cfg: TrackingPageConfig) -> dict[str, Any]:
+    """The figures as JSON: times ISO 8601 in China time, shares in percent."""
+    dl, hours = d.deliveries, d.ship_hours
+    return {
+        "period": {"days": d.period.days, "start": _iso(d.period.start),
+                   "end": _iso(d.period.end), "window_hours": d.window_hours},
+        "generated_at": _iso(d.period.end),
+        "summary": {
+            "placed": d.total("placed"), "shipped": d.total("shipped"),
+            "delivered": d.total("delivered"), "parcels_delivered": dl.delivered,
+            "parcels_with_promise": dl.with_promise,
+            "mean_deviation_pct": _r(dl.mean_deviation_pct, 2),
+            "median_deviation_pct": _r(dl.median_deviation_pct, 2),
+            "within_window_pct": dl.within_window_pct, "on_time_pct": dl.on_time_pct,
+            "ship_hours": {"mean": _r(sum(hours) / len(hours) if hours else None),
+                           "median": _r(kpi.percentile(hours, 50)),
+                           "p90": _r(kpi.percentile(hours, 90)), "orders": len(hours)},
+            "logistics_questions": d.questions,
+            "held_now": d.held_now, "late_now": d.late_now,
+        },
+        "daily": [{
+            "date": day.date.isoformat(), "placed": day.placed, "shipped": day.shipped,
+            "delivered": day.delivered, "parcels_shipped": day.parcels_shipped,
+            "parcels_delivered": day.parcels_delivered,
+            "questions": {k: day.questions.get(k, 0) for k in kpi.store.QUESTION_KINDS},
+            "ship_hours": {"median": _r(kpi.percentile(day.ship_hours, 50)),
+                           "p90": _r(kpi.percentile(day.ship_hours, 90)),
+                           "orders": len(day.ship_hours)},
+        } for day in d.days],
+        "deviation_histogram": [{"from_hours": b.lo, "to_hours": b.hi, "count": b.count,
+                                 "in_window": b.in_window} for b in dl.histogram],
+        "carriers": [{"code": c.code, "name": carrier_name(c.code, cfg) or "未知",
+                      "delivered": c.delivered, "on_time_pct": c.on_time_pct,
+                      "within_window_pct": c.within_window_pct,
+                      "mean_deviation_pct": _r(c.mean_deviation_pct, 2)} for c in dl.carriers],
+        "repeat_purchase": [{"month": m.month, "customers": m.customers,
+                             "returning": m.returning, "rate_pct": m.rate_pct,
+                             "previous_customers": m.previous_customers, "retained": m.retained,
+                             "retention_pct": m.retention_pct, "partial": m.partial}
+                            for m in d.months],
+    }
+
+
+# ---- the page --------------------------------------------------------------------------
+
+def _num(n: float | None, unit: str = "", nd: int = 0) -> str:
+    if n is None:
+        return "—"
+    text = f"{n:,.{nd}f}"
+    return f"{text}{unit}" if unit in ("%", "") else f"{text} {unit}"
+
+
+def _href(path: str, access: Access, days: int | None = None) -> str:
+    """A link that keeps the request's key (a signed link stays signed)."""
+    query: dict[str, Any] = {"days": days or access.days}
+    if access.key:
+        query["k"] = access.key
+    return f"{path}?{urlencode(query)}"
+
+
+def view(d: kpi.Dashboard, access: Access) -> dict[str, Any]:
+    """Everything the template shows, formatted (numbers with units, Chinese labels)."""
+    dl, w = d.deliveries, _num(d.window_hours, nd=0 if d.window_hours.is_integer() else 1)
+    hours, n_days = d.ship_hours, max(1, len(d.days))
+    month = d.months[-1] if d.months else None
+    last = d.months[-2] if len(d.months) > 1 else None
+    tiles = [
+        ("平均承诺偏差", _num(dl.mean_deviation_pct, "%", 1),
+         f"中位 {_num(dl.median_deviation_pct, '%', 1)} · 签收 {_num(dl.delivered, '件')}"),
+        (f"±{w}小时内送达", _num(dl.within_window_pct, "%", 1),
+         f"准时率 {_num(dl.on_time_pct, '%', 1)}（不晚于承诺+{w}小时）"),
+        ("下单→发货", _num(kpi.percentile(hours, 50), "小时", 1),
+         f"中位数 · P90 {_num(kpi.percentile(hours, 90), '小时', 1)}"),
+        ("物流咨询", _num(d.questions / n_days, "次/天", 1),
+         f"共 {_num(d.questions, '次')}（查物流、查单）"),
+        ("挂起订单", _num(d.held_now, "单"), "当前待处理"),
+        ("超时未签收", _num(d.late_now, "件"), "已过承诺时间的包裹"),
+        ("本月复购率", _num(month.rate_pct if month else None, "%", 1),
+         f"上月 {_num(last.rate_pct if last else None, '%', 1)}"),
+        ("订单", _num(d.total("placed"), "单"),
+         f"发货 {_num(d.total('shipped'), '单')} · 签收 {_num(d.total('delivered'), '单')}"),
+    ]
+    return {
+        "days": d.period.days, "empty": d.empty, "window": w,
+        "generated": d.period.end.astimezone(CST).strftime("%Y年%m月%d日 %H:%M"),
+        "tabs": [{"label": f"近{n}天", "href": _href("/dashboard", access, n),
+                  "active": n == d.period.days} for n in kpi.PERIODS],
+        "json_href": _href("/dashboard/data.json", access),
+        "tiles": [{"label": a, "value": b, "sub": c} for a, b, c in tiles],
+        "charts": {
+            "orders": orders_chart(d), "questions": questions_chart(d),
+            "histogram": histogram_chart(dl.histogram),
+            "ship": ship_chart(d),
+        },
+        "carriers": [{"name": carrier_name(c.code, access.cfg) or "未知",
+                      "delivered": _num(c.delivered, "件"), "on_time": _num(c.on_time_pct, "%", 1),
+                      "within": _num(c.within_window_pct, "%", 1),
+                      "deviation": _num(c.mean_deviation_pct, "%", 1)} for c in dl.carriers],
+        "months": [{"month": f"{int(m.month[5:])}月" + ("（至今）" if m.partial else ""),
+                    "customers": _num(m.customers, "家"), "returning": _num(m.returning, "家"),
+                    "rate": _num(m.rate_pct, "%", 1), "retention": _num(m.retention_pct, "%", 1),
+                    "has": bool(m.customers)} for m in d.months],
+    }
+
+
+# ---- charts: geometry for inline SVG -----------------------------------------------------
+
+W, H = 360.0, 190.0
+LEFT, RIGHT, TOP, BOTTOM = 34.0, 8.0, 22.0, 22.0
+PW, PH = W - LEFT - RIGHT, H - TOP - BOTTOM
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    cls: str
+    values: Sequence[float | None]
+    unit: str
+
+
+def _nice(top: float) -> tuple[float, float]:
+    """(axis maximum, tick step): the smallest step of 1, 2 or 5 × 10^k that covers `top` in
+    at most 5 steps."""
+    if top <= 0:
+        return 4.0, 1.0
+    mag = 10 ** math.floor(math.log10(top / 5))
+    step = next(m * mag for m in (1, 2, 5, 10, 20) if math.ceil(top / (m * mag) - 1e-9) <= 5)
+    if step < 1 and top >= 1:
+        step = 1.0
+    return max(1, math.ceil(top / step - 1e-9)) * step, step
+
+
+def _fmt_tick(v: float) -> str:
+    return f"{v:,.0f}" if float(v).is_integer() else f"{v:g}"
+
+
+def _fmt_value(v: float) -> str:
+    return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.1f}"
+
+
+def chart(labels: Sequence[str], bars: Sequence[Series] = (), lines: Sequence[Series] = (),
+          xticks: Sequence[tuple[float, str]] = (), unit: str = "",
+          bar_classes: Sequence[str] | None = None) -> dict[str, Any]:
+    """Stacked bars and lines over `labels` slots: rectangles, polylines and axis ticks."""
+    n = max(1, len(labels))
+    stacked = [sum(s.values[i] or 0 for s in bars) for i in range(len(labels))]
+    top = max([*stacked, *(v or 0 for s in lines for v in s.values), 0])
+    vmax, step = _nice(top)
+    slot = PW / n
+
+    def y(v: float) -> float:
+        return round(TOP + PH - v / vmax * PH, 1)
+
+    rects = []
+    base = [0.0] * len(labels)
+    for s in bars:
+        for i, v in enumerate(s.values):
+            if not v:
+                continue
+            bw = max(1.0, slot * 0.72)
+            cls = bar_classes[i] if bar_classes else s.cls
+            rects.append({"x": round(LEFT + i * slot + (slot - bw) / 2, 1), "y": y(base[i] + v),
+                          "w": round(bw, 1), "h": round(v / vmax * PH, 1), "cls": cls,
+                          "title": f"{labels[i]} {s.name} {_fmt_value(v)}{s.unit}"})
+            base[i] += v
+    polylines = [{"cls": s.cls, "points": " ".join(
+        f"{LEFT + (i + 0.5) * slot:.1f},{y(v)}" for i, v in enumerate(s.values) if v is not None),
+        "dots": [{"x": round(LEFT + (i + 0.5) * slot, 1), "y": y(v),
+                  "title": f"{labels[i]} {s.name} {_fmt_value(v)}{s.unit}"}
+                 for i, v in enumerate(s.values) if v is not None] if n <= 31 else []}
+        for s in lines]
+    return {
+        "w": W, "h": H, "left": LEFT, "right": W - RIGHT, "top": TOP, "bottom": TOP + PH,
+        "empty": top <= 0, "unit": unit, "bars": rects, "lines": polylines,
+        "yticks": [{"y": y(step * j), "label": _fmt_tick(step * j)}
+                   for j in range(round(vmax / step) + 1)],
+        "xticks": [{"x": round(LEFT + pos * slot, 1), "label": text} for pos, text in xticks],
+        "legend": [{"name": s.name, "cls": s.cls} for s in (*bars, *lines)],
+    }
+
+
+def _day_ticks(dates: Sequence[Any]) -> list[tuple[float, str]]:
+    every = max(1, math.ceil(len(dates) / 6))
+    last = len(dates) - 1
+    picks = [i for i in range(len(dates)) if (last - i) % every == 0]
+    return [(i + 0.5, f"{dates[i].month}/{dates[i].day}") for i in picks]
+
+
+def _labels(d: kpi.Dashboard) -> list[str]:
+    return [f"{day.date.month}月{day.date.day}日" for day in d.days]
+
+
+def orders_chart(d: kpi.Dashboard) -> dict[str, Any]:
+    return chart(_labels(d), lines=[
+        Series("下单", "s-placed", [day.placed for day in d.days], "单"),
+        Series("发货", "s-shipped", [day.shipped for day in d.days], "单"),
+        Series("签收", "s-delivered", [day.delivered for day in d.days], "单")],
+        xticks=_day_ticks([day.date for day in d.days]), unit="单")
+
+
+def questions_chart(d: kpi.Dashboard) -> dict[str, Any]:
+    return chart(_labels(d), bars=[
+        Series("查物流", "s-logistics", [day.questions.get("logistics", 0) for day in d.days],
+               "次"),
+        Series("查单", "s-order", [day.questions.get("order", 0) for day in d.days], "次")],
+        xticks=_day_ticks([day.date for day in d.days]), unit="次")
+
+
+def ship_chart(d: kpi.Dashboard) -> dict[str, Any]:
+    return chart(_labels(d), bars=[
+        Series("中位数", "s-median", [kpi.percentile(day.ship_hours, 50) for day in d.days],
+               "小时")], lines=[
+        Series("P90", "s-p90", [kpi.percentile(day.ship_hours, 90) for day in d.days], "小时")],
+        xticks=_day_ticks([day.date for day in d.days]), unit="小时")
+
+
+def _edge(v: float) -> str:
+    return f"{v:+g}" if v else "0"
+
+
+def histogram_chart(bins: Sequence[kpi.Bin]) -> dict[str, Any]:
+    labels = [("早于" + _edge(b.hi or 0) if b.lo is None else
+               "晚于" + _edge(b.lo) if b.hi is None else f"{_edge(b.lo)}~{_edge(b.hi)}") + "小时"
+              for b in bins]
+    ticks = [(i + 1.0, _edge(b.hi)) for i, b in enumerate(bins[:-1]) if b.hi is not None]
+    return chart(labels, bars=[Series("包裹", "s-bin", [b.count for b in bins], "件")],
+                 xticks=ticks, unit="件",
+                 bar_classes=["s-bin in-window" if b.in_window else "s-bin" for b in bins])
+

@@ -1,0 +1,157 @@
+"""The dashboard's reads (bot/kpi.py computes from them): a few statements, narrow rows.
+
+Sized for ~4,000 orders a day over 30–90 days: one statement reads the orders of the
+period (three epoch numbers a row), one the shipments (carrier plus four epoch numbers, the
+order's creation time joined in), and the rest are grouped counts. Times come back as epoch
+seconds computed by the database (SQLite's julianday on the stored UTC text, PostgreSQL's
+date_part), so Python parses no datetimes. Days and months are China time (UTC+8).
+
+The periods are filtered on orders.created_at/shipped_at/delivered_at and
+shipments.shipped_at/delivered_at; without indexes on them each of the two row reads is one
+scan of its table, and the repeat-purchase figures scan the orders of all time (they need
+every customer's earlier purchases): bench/dashboard.py measures it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from storage import sql
+from storage.sql import Stmt
+
+QUESTION_KINDS = ("logistics", "order")  # 查物流, 查单: people asking where their goods are
+# Orders whose promise may still be missed: confirmed, not delivered, not cancelled.
+OPEN_STATUSES = ("confirmed", "allocated", "shipped", "in_transit", "out_for_delivery",
+                 "on_hold", "exception")
+
+
+def _epoch(col: str) -> tuple[str, str]:
+    """(SQLite, PostgreSQL) expressions for a timestamp column as epoch seconds."""
+    return f"(julianday({col}) - 2440587.5) * 86400.0", f"date_part('epoch', {col})"
+
+
+def _both(template: str, **cols: str) -> Stmt:
+    """A statement whose {name} slots are epoch expressions of the named columns."""
+    lite = template.format(**{k: _epoch(c)[0] for k, c in cols.items()})
+    pg = template.format(**{k: _epoch(c)[1] for k, c in cols.items()})
+    return Stmt(lite, pg=Stmt(pg).pg)
+
+
+_ORDERS = _both(
+    "SELECT {c}, {s}, {d} FROM orders "
+    "WHERE created_at >= ? OR shipped_at >= ? OR delivered_at >= ?",
+    c="created_at", s="shipped_at", d="delivered_at")
+# CROSS JOIN: SQLite then scans shipments and looks each order up by its key, instead of
+# scanning every order and searching its shipments (PostgreSQL plans it as a plain join).
+_SHIPMENTS = _both(
+    "SELECT s.carrier, {o}, {p}, {s}, {d} FROM shipments s CROSS JOIN orders o "
+    "WHERE o.id = s.order_id AND (s.shipped_at >= ? OR s.delivered_at >= ?)",
+    o="o.created_at", p="s.promised_at", s="s.shipped_at", d="s.delivered_at")
+_KINDS = ", ".join(f"'{k}'" for k in QUESTION_KINDS)
+_QUESTIONS = Stmt(
+    "SELECT date(at, '+8 hours'), kind, COUNT(*) FROM chat_questions "
+    f"WHERE at >= ? AND at < ? AND kind IN ({_KINDS}) GROUP BY 1, 2",
+    pg="SELECT to_char(at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD'), kind, COUNT(*) "
+       f"FROM chat_questions WHERE at >= $1 AND at < $2 AND kind IN ({_KINDS}) GROUP BY 1, 2")
+_HELD = Stmt("SELECT COUNT(*) FROM orders WHERE status = 'on_hold'")
+_OPEN = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
+_LATE = Stmt(
+    "SELECT COUNT(*) FROM orders o JOIN shipments s ON s.order_id = o.id "
+    f"WHERE o.status IN ({_OPEN}) AND o.confirmed_at IS NOT NULL "
+    "AND s.status NOT IN ('delivered', 'cancelled') AND s.promised_at < ?")
+
+
+@lru_cache(maxsize=4)
+def _purchases(months: int) -> Stmt:
+    """(month bucket, customer) of every purchase: bucket i ≥ 1 when placed on or after the
+    i-th month boundary given (oldest first), 0 before the first. A purchase is an order
+    that was confirmed and not cancelled. One scan of orders, with plain comparisons (no
+    date functions) and a DISTINCT over a few thousand pairs: the cheapest form on SQLite."""
+    case = " ".join(f"WHEN created_at >= ? THEN {months - i}" for i in range(months))
+    return Stmt(f"SELECT DISTINCT CASE {case} ELSE 0 END, +customer_id FROM orders "
+                "WHERE confirmed_at IS NOT NULL AND status <> 'cancelled'",
+                pg=Stmt(f"SELECT DISTINCT CASE {case} ELSE 0 END, customer_id FROM orders "
+                        "WHERE confirmed_at IS NOT NULL AND status <> 'cancelled'").pg)
+
+
+OrderRow = tuple[float | None, float | None, float | None]  # created, shipped, delivered
+# carrier, its order's creation, promised, shipped, delivered (epoch seconds)
+ShipmentRow = tuple[str | None, float | None, float | None, float | None, float | None]
+
+
+@dataclass(frozen=True)
+class Raw:
+    orders: Sequence[OrderRow]
+    shipments: Sequence[ShipmentRow]
+    questions: dict[tuple[date, str], int]
+    held_now: int
+    late_now: int
+    purchases: list[tuple[int, int]]  # (bucket, customer), see _purchases
+
+
+def _statements(start: datetime, now: datetime, months: Sequence[datetime]
+                ) -> dict[str, tuple[Stmt, tuple[Any, ...]]]:
+    return {"orders": (_ORDERS, (start, start, start)), "shipments": (_SHIPMENTS, (start, start)),
+            "questions": (_QUESTIONS, (start, now)), "held": (_HELD, ()), "late": (_LATE, (now,)),
+            "purchases": (_purchases(len(months)), tuple(reversed(months)))}
+
+
+async def read(start: datetime, now: datetime, months: Sequence[datetime]) -> Raw:
+    """Everything the dashboard needs for [start, now), and the purchases bucketed by the
+    month starts `months` (oldest first).
+
+    On SQLite the statements run in a worker thread on a read-only connection of their own,
+    in one read transaction: the inline backend would otherwise hold the event loop (and
+    every order being placed) for as long as they take, and one snapshot keeps the figures
+    consistent with each other.
+    """
+    todo = _statements(start, now, months)
+    path = _sqlite_file()
+    if path is not None:
+        rows = await asyncio.to_thread(_read_sqlite, path, todo)
+    else:
+        rows = {name: await sql.fetch(st, args) for name, (st, args) in todo.items()}
+    # Rows stay as the driver's tuples/records: SQLite's REAL and PostgreSQL's
+    # double precision both arrive as float, and 100,000s of rows are not copied again.
+    return Raw(rows["orders"], rows["shipments"],
+               {(date.fromisoformat(str(d)), str(k)): int(n) for d, k, n in rows["questions"]},
+               int(rows["held"][0][0]), int(rows["late"][0][0]),
+               [(int(b), int(c)) for b, c in rows["purchases"]])
+
+
+def _sqlite_file() -> str | None:
+    conn = sql.client()
+    if sql.is_postgres(conn):
+        return None
+    name = str(getattr(conn, "filename", "") or "")
+    if not name or name == ":memory:" or "memory" in name:
+        return None  # an in-memory database exists only on its own connection
+    return name
+
+
+def _read_sqlite(path: str, todo: Mapping[str, tuple[Stmt, tuple[Any, ...]]]
+                 ) -> dict[str, list[Any]]:
+    db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True,
+                         isolation_level=None, check_same_thread=False)
+    try:
+        db.execute("PRAGMA busy_timeout = 5000")
+        db.execute("BEGIN")
+        out = {name: db.execute(st.sqlite, [_lite(a) for a in args]).fetchall()
+               for name, (st, args) in todo.items()}
+        db.execute("COMMIT")
+        return out
+    finally:
+        db.close()
+
+
+def _lite(value: Any) -> Any:
+    # The text tortoise stores (UTC, "YYYY-MM-DD HH:MM:SS[.ffffff]+00:00"), so that SQLite's
+    # text comparison orders it like time.
+    return value.astimezone(UTC).isoformat(" ") if isinstance(value, datetime) else value
