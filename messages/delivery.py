@@ -105,6 +105,7 @@ class Notifier:
     def __init__(self, cfg: NotifyConfig, dispatcher: OutboxDispatcher | None = None) -> None:
         self.cfg = cfg
         self._dispatcher = dispatcher
+        self._wake_pending = False
 
     async def __call__(self, events: Sequence[Any], now: datetime | None = None) -> None:
         """Plan and enqueue; call inside the transaction that made the state change."""
@@ -119,10 +120,18 @@ class Notifier:
 
     def _wake_soon(self) -> None:
         # No after-commit hook in tortoise: wake the dispatcher a moment later; if the
-        # transaction is slower, its idle timer finds the rows.
+        # transaction is slower, its idle timer finds the rows. One wake-up per WAKE_AFTER
+        # at most: under load every order would otherwise cost the dispatcher a claim.
+        if self._dispatcher is None or self._wake_pending:
+            return
+        with contextlib.suppress(RuntimeError):  # no running loop (a script)
+            asyncio.get_running_loop().call_later(WAKE_AFTER, self._wake)
+            self._wake_pending = True
+
+    def _wake(self) -> None:
+        self._wake_pending = False
         if self._dispatcher is not None:
-            with contextlib.suppress(RuntimeError):  # no running loop (a script)
-                asyncio.get_running_loop().call_later(WAKE_AFTER, self._dispatcher.notify)
+            self._dispatcher.notify()
 
 
 @contextlib.asynccontextmanager

@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 from tortoise.expressions import Q
 
 from bot import kpi
-from storage.models import Customer, Order, OrderStatus, Shipment, Staff, Warehouse
+from storage import notify_sql
+from storage.models import Order, OrderStatus, Shipment, Staff
 from storage.outbox_models import OutboxNotification, OutboxStatus
 
 CST = ZoneInfo("Asia/Shanghai")
@@ -63,22 +64,19 @@ class OrderFacts:
 
 
 async def load_order(order_no: str) -> OrderFacts | None:
-    order = await Order.get_or_none(no=order_no)
-    if order is None:
+    """One statement (it runs inside the confirming transaction: keep it cheap)."""
+    rows = await notify_sql.order_facts(order_no)
+    if not rows:
         return None
-    customer = await Customer.get(id=order.customer_id)
-    ships = await Shipment.filter(order_id=order.id).order_by("seq")
-    names = dict(await Warehouse.filter(id__in=[s.warehouse_id for s in ships])
-                 .values_list("id", "name"))
+    (no, code, name, contact, phone, address_raw, address, openid, salesperson, owner,
+     promised) = rows[0][:11]
     return OrderFacts(
-        no=order.no, customer_code=customer.code, customer_name=customer.name,
-        contact=customer.contact, phone=customer.phone,
-        address=order.address_raw or customer.address, openid=customer.openid or None,
-        sales=order.salesperson or customer.sales_owner or None,
-        promised_at=order.promised_at,
-        shipments=tuple(ShipmentFacts(s.id, s.seq, s.carrier or "", s.waybill_no or "",
-                                      str(names.get(s.warehouse_id, "")), s.promised_at)
-                        for s in ships))
+        no=no, customer_code=code, customer_name=name, contact=contact or "",
+        phone=phone or "", address=address_raw or address or "", openid=openid or None,
+        sales=salesperson or owner or None, promised_at=promised,
+        shipments=tuple(ShipmentFacts(sid, seq, carrier or "", waybill or "", wh or "", at)
+                        for sid, seq, carrier, waybill, wh, at in (r[11:] for r in rows)
+                        if sid is not None))
 
 
 async def staff_name(userid: str) -> str:

@@ -27,7 +27,7 @@ from typing import Any
 from tortoise.expressions import F
 from tortoise.functions import Count
 
-from storage import sql
+from storage import notify_sql, sql
 from storage.outbox_models import OutboxNotification, OutboxStatus
 from storage.seen import stored_key
 
@@ -91,22 +91,21 @@ async def enqueue(items: Iterable[Notification], now: datetime | None = None) ->
     Rows whose dedup_key is already stored (or repeated in `items`) are skipped.
     """
     at = _now(now)
-    rows: dict[str, OutboxNotification] = {}
+    rows: dict[str, list[Any]] = {}
     for n in items:
         key = stored_key(n.dedup_key)
         if key not in rows:
-            rows[key] = _row(n, key, at)
+            rows[key] = _values(n, key, at)
     if rows:
-        await OutboxNotification.bulk_create([*rows.values()], ignore_conflicts=True)
+        await notify_sql.insert_outbox([*rows.values()])
     return len(rows)
 
 
-def _row(n: Notification, key: str, now: datetime) -> OutboxNotification:
+def _values(n: Notification, key: str, now: datetime) -> list[Any]:
+    """A row in notify_sql.OUTBOX_COLS order."""
     due = max(now, n.not_before) if n.not_before is not None else now
-    return OutboxNotification(
-        dedup_key=key, event=n.event, channel=n.channel, recipient=n.recipient,
-        template=n.template, context=dict(n.context), order_no=n.order_no, quiet=n.quiet,
-        not_before=n.not_before, next_attempt_ms=ms(due), status=OutboxStatus.pending)
+    return [key, n.event, n.channel, n.recipient, n.template, dict(n.context), n.order_no,
+            OutboxStatus.pending.value, n.quiet, 0, n.not_before, ms(due), now, now]
 
 
 # ---- claim -----------------------------------------------------------------------------
