@@ -58,3 +58,10 @@ async def test_command_line(tmp_path: Path) -> None:
     out = io.StringIO()
     await amain(["--db", url, "retry", "--all-dead"], out)
     assert out.getvalue() == "重新发送 1 条失败通知\n"
+
+
+def test_every_event_has_a_chinese_name_for_the_operator() -> None:
+    from messages.outbox_admin import EVENT_ZH
+    from messages.render import VARIABLES
+
+    assert set(VARIABLES) <= set(EVENT_ZH)
