@@ -164,8 +164,8 @@ def from_mapping(
         db_url=environ.get("LVYUE_DB") or _str(server, "db", "server", "sqlite://lvyue.db"),
         host=_str(server, "host", "server", "127.0.0.1"),
         port=_int(server, "port", "server", 8080),
-        public_url=(environ.get("LVYUE_PUBLIC_URL") or _str(server, "public_url", "server",
-                                                             "http://127.0.0.1:8080")).rstrip("/"),
+        public_url=(environ.get("LVYUE_PUBLIC_URL") or _str(
+            server, "public_url", "server", _local_url(server))).rstrip("/"),
         max_body_bytes=_int(server, "max_body_bytes", "server", 1 << 20),
         secret=Secret(environ.get("LVYUE_SECRET") or _str(server, "secret", "server", "")),
         regions=regions,
@@ -186,6 +186,14 @@ def from_mapping(
         env={k: Secret(environ[k]) for k in ENV_KEYS if environ.get(k)},
         source=source,
     )
+
+
+def _local_url(server: Mapping[str, Any]) -> str:
+    """Without a public URL, links point at this server as configured (host:port)."""
+    host = _str(server, "host", "server", "127.0.0.1")
+    if host in ("0.0.0.0", "::", ""):  # listening everywhere: the loopback name still works
+        host = "127.0.0.1"
+    return f"http://{host}:{_int(server, 'port', 'server', 8080)}"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -50,3 +50,13 @@ def test_broken_toml_and_missing_file_are_clear(tmp_path):
         config.load(write(tmp_path, "[server\n"), {})
     with pytest.raises(config.ConfigError, match="not found"):
         config.load(tmp_path / "nope.toml", {})
+
+
+def test_links_follow_the_configured_port_unless_a_public_url_is_given():
+    s = config.from_mapping({"server": {"port": 8099}})
+    assert s.public_url == "http://127.0.0.1:8099"
+    s = config.from_mapping({"server": {"host": "0.0.0.0", "port": 9000}})
+    assert s.public_url == "http://127.0.0.1:9000"
+    s = config.from_mapping({"server": {"port": 8099}}, {"LVYUE_PUBLIC_URL": "https://ly.example/"})
+    assert s.public_url == "https://ly.example"
+    assert config.defaults().public_url == "http://127.0.0.1:8080"
