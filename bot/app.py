@@ -23,6 +23,7 @@ from bot.tracking import TrackingService
 from bot.trackview import TrackingPageConfig
 from handlers import api, carrier_push, console, dashboard, ops, pages, wecom_callback
 from handlers.chat.setup import build_dispatcher
+from handlers.chat.views import ChatLinks
 from handlers.keys import DISPATCHER, NOTIFIER, OUTBOX, SERVICE, SETTINGS, SHIPPING
 from integrations.carriers.registry import enabled_clients, status_report
 from integrations.carriers.sandbox import SandboxCarrier
@@ -58,7 +59,11 @@ def build(settings: Settings, *, load_demo_if_empty: bool = True, manage_db: boo
     catalog = Catalog(settings)
     service = OrderService(settings, catalog, notify=notifier)
     app[SERVICE] = service
-    app[DISPATCHER] = build_dispatcher(service, ParserService(catalog))
+    tracking_page = app[pages.TRACKING]
+    links = ChatLinks(tracking=lambda no: tracking_page.url(no),
+                      dashboard=lambda: dashboard.dashboard_link(tracking_page,
+                                                                 settings.public_url))
+    app[DISPATCHER] = build_dispatcher(service, ParserService(catalog), links)
     tracking = _tracking(app, settings, http, notifier)
     app[SHIPPING] = ShippingService(service, {c: client for c, client in tracking.clients.items()
                                               if c in settings.carriers}, notify=notifier)

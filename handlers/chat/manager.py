@@ -8,7 +8,7 @@ from bot.dispatch import Incoming, Reply, Router, TextReply, chat, command, role
 from bot.domain.eta import CST
 from bot.domain.orders import IllegalTransition
 from bot.ordering import Forbidden, InputError, NotFound, OrderService
-from handlers.chat.views import promise_text
+from handlers.chat.views import ChatLinks, promise_text
 from storage.chat_models import ChatQuestion
 from storage.models import Order, OrderStatus, Staff
 
@@ -57,7 +57,7 @@ async def release(msg: Incoming, args: str, actor: Staff, service: OrderService
 
 
 @router.on(chat("group"), role("manager", "admin"), command("看板"))
-async def board(msg: Incoming) -> list[Reply]:
+async def board(msg: Incoming, links: ChatLinks | None) -> list[Reply]:
     now = datetime.now(UTC)
     day_start = datetime.combine(now.astimezone(CST).date(), datetime.min.time(), CST)
     today = Order.filter(created_at__gte=day_start).exclude(status=OrderStatus.draft)
@@ -73,6 +73,8 @@ async def board(msg: Incoming) -> list[Reply]:
         f"已超承诺时间未签收：{late}",
         f"今日查物流提问：{questions}",
     ]
+    if links is not None:
+        lines.append(f"详细看板（7天内有效）：{links.dashboard()}")
     return [TextReply("\n".join(lines))]
 
 

@@ -8,9 +8,11 @@ from bot.dispatch import Incoming, Reply, Router, TextReply, command
 from bot.domain.orders import STATUS_ZH
 from bot.ordering import OrderService
 from bot.stockview import by_warehouse
-from handlers.chat.views import promise_text
+from handlers.chat.views import ChatLinks, promise_text
+from messages.facts import fmt_time, status_zh
 from storage.chat_models import ChatQuestion
-from storage.models import Order, OrderLine, Shipment, Staff
+from storage.models import Order, OrderLine, OrderStatus, Shipment, Staff
+from storage.tracking_models import TrackingEventRow
 
 router = Router("queries")
 
@@ -85,7 +87,8 @@ async def order_status(msg: Incoming, args: str) -> list[Reply]:
 
 
 @router.on(command("查物流", "物流"))
-async def logistics(msg: Incoming, args: str, service: OrderService) -> list[Reply]:
+async def logistics(msg: Incoming, args: str, service: OrderService,
+                    links: ChatLinks | None) -> list[Reply]:
     # Every ask counts (the dashboard's "logistics questions per day"), found or not.
     await ChatQuestion.create(kind="logistics", user_id=msg.user_id, subject=args[:64])
     found = await _order_or_reply(args)
@@ -100,6 +103,14 @@ async def logistics(msg: Incoming, args: str, service: OrderService) -> list[Rep
         where = f"{wh.name if wh else ''}发出" + (f"，{carrier.name}" if carrier else "")
         bill = f"运单号{s.waybill_no}" if s.waybill_no else "尚未出库"
         text.append(f"包裹{s.seq}：{where}，{bill}，{STATUS_ZH[s.status]}")
+        last = await TrackingEventRow.filter(shipment_id=s.id).order_by("-occurred_at").first()
+        if last is not None:
+            place = f" {last.location}" if last.location else ""
+            text.append(f"  最新：{fmt_time(last.occurred_at)}{place} "
+                        f"{last.description or status_zh(last.status)}")
     if promise := promise_text(found.promised_at):
         text.append(promise)
+    if links is not None and found.status not in (OrderStatus.draft, OrderStatus.on_hold,
+                                                   OrderStatus.cancelled):
+        text.append(f"客户查件链接（可直接转发给客户）：{links.tracking(found.no)}")
     return [TextReply("\n".join(text))]

@@ -7,6 +7,7 @@ from typing import Any
 from bot.dispatch import Dispatcher, Incoming
 from bot.ordering import OrderService
 from handlers.chat import fallback, manager, orders, queries
+from handlers.chat.views import ChatLinks
 from storage.models import Staff
 
 
@@ -15,9 +16,10 @@ async def resolve_actor(msg: Incoming, data: dict[str, Any]) -> None:
     data["actor"] = await Staff.get_or_none(userid=msg.user_id, active=True)
 
 
-def build_dispatcher(service: OrderService, parser: Any) -> Dispatcher:
+def build_dispatcher(service: OrderService, parser: Any, links: ChatLinks | None = None
+                     ) -> Dispatcher:
     # Order matters: manager commands, then the other commands, then order text and card
     # buttons, and the fallback last.
     routers = [manager.router, queries.router, orders.router, fallback.router]
-    return Dispatcher(routers, {"service": service, "parser": parser},
+    return Dispatcher(routers, {"service": service, "parser": parser, "links": links},
                       middlewares=[resolve_actor])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -10,6 +12,16 @@ from bot.domain import eta
 from bot.stockview import servable
 from messages.cards import LineView, OrderCardView, order_card
 from storage.models import Customer, Order, OrderLine, OrderStatus
+
+
+@dataclass(frozen=True)
+class ChatLinks:
+    """Links a reply may carry: an order's customer tracking page (to forward to the shop)
+    and the managers' dashboard (signed)."""
+
+    tracking: Callable[[str], str]
+    dashboard: Callable[[], str]
+
 
 CARD_STATE = {
     OrderStatus.draft: "open", OrderStatus.on_hold: "held", OrderStatus.cancelled: "cancelled",

@@ -10,7 +10,7 @@ from bot.ordering import LineInput, OrderService, PlaceOrder
 from bot.parsing import ParserService
 from handlers.chat.setup import build_dispatcher
 from storage.chat_models import ChatCard, ChatQuestion
-from storage.models import Customer, Order, OrderLog, OrderStatus, Stock
+from storage.models import Customer, Order, OrderLog, OrderStatus, Shipment, Stock
 
 ADDRESS = "送浙江省杭州市西湖区文三路100号"
 
@@ -149,3 +149,33 @@ async def test_a_crashing_handler_gets_a_polite_reply_not_a_trace(dispatcher, mo
 
     monkeypatch.setattr(queries.Order, "get_or_none", boom)
     assert only_text(await dispatcher.feed(text("zhangwei", "查单 LY1"))) == "系统繁忙，请稍后再试"
+
+
+async def test_logistics_answer_carries_the_latest_event_and_a_link_to_forward(world, settings):
+    from datetime import UTC, datetime
+
+    from bot.tracking import TrackingService
+    from handlers.chat.views import ChatLinks
+    from integrations.carriers.base import CommonStatus, TrackingEvent
+    from integrations.carriers.sandbox import issue_waybill
+
+    catalog = Catalog(settings)
+    service = OrderService(settings, catalog)
+    links = ChatLinks(tracking=lambda no: f"https://ly.example/t/{no}-signed",
+                      dashboard=lambda: "https://ly.example/dashboard?k=abc")
+    dispatcher = build_dispatcher(service, ParserService(catalog), links)
+    out = await service.place(PlaceOrder("C0001", [LineInput("OIL00001", 2)]))
+    reply = only_text(await dispatcher.feed(text("zhangwei", f"查物流 {out.order.no}")))
+    assert "ly.example" not in reply  # a draft has nothing to track yet
+    await service.confirm(out.order.no)
+    await service.ship(out.order.no, "warehouse", issue_waybill)
+    ship = await Shipment.get(order__no=out.order.no)
+    at = datetime(2026, 11, 25, 6, 30, tzinfo=UTC)  # 14:30 in China
+    event = TrackingEvent(ship.waybill_no, "sandbox", CommonStatus.IN_TRANSIT, at,
+                          "杭州转运中心", "已发往杭州西湖")
+    await TrackingService(settings, {}).apply([event])
+    reply = only_text(await dispatcher.feed(text("zhangwei", f"查物流 {out.order.no}")))
+    assert "最新：11月25日 14:30 杭州转运中心 已发往杭州西湖" in reply
+    assert f"https://ly.example/t/{out.order.no}-signed" in reply
+    board = only_text(await dispatcher.feed(text("lina", "看板", "group")))
+    assert "https://ly.example/dashboard?k=abc" in board
