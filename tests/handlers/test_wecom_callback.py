@@ -154,7 +154,11 @@ async def test_order_card_and_a_click_that_confirms_it_in_place(client, fake):
     no = card["button_list"][0]["key"].split(":")[2]
     order = await Order.get(no=no)
     assert order.status == OrderStatus.draft and order.channel == "wecom"
-    stored = await ChatCard.get(task_id=card["task_id"])
+    # The fake records the card before its answer (with the code) reaches the bot.
+    deadline = time.monotonic() + 5
+    while (stored := await ChatCard.get(task_id=card["task_id"])).response_code is None:
+        assert time.monotonic() < deadline, "the card's response code was not stored"
+        await asyncio.sleep(0.02)
     assert stored.response_code == card_msg.response_code
     click = click_xml(fake, "zhangwei", f"ord:confirm:{no}", card["task_id"],
                       card_msg.response_code, int(time.time()))
