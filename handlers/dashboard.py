@@ -11,7 +11,7 @@ dashboard key and back; it expires after LINK_TTL_DAYS). Everyone else gets a 40
 The secret, the window (`promise.delivery_window_hours`), the carrier names and the clock
 come from the tracking page's config on the app (`handlers.pages.TRACKING`, set by
 bot/app.py), so the links are signed with exactly the key the tracking links use. Charts
-are drawn here as geometry the template turns into SVG: no JS, no CDN.
+are geometry from messages/charts.py that the template turns into SVG: no JS, no CDN.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -36,6 +34,7 @@ from bot.trackview import TrackingPageConfig, carrier_name
 from handlers import pages
 from handlers.keys import SETTINGS
 from handlers.problems import json_response, problem
+from messages.charts import histogram_chart, orders_chart, questions_chart, ship_chart
 
 SUBJECT = "dashboard"
 LINK_TTL_DAYS = 7.0
@@ -287,129 +286,3 @@ def view(d: kpi.Dashboard, access: Access) -> dict[str, Any]:
                     "rate": _num(m.rate_pct, "%", 1), "retention": _num(m.retention_pct, "%", 1),
                     "has": bool(m.customers)} for m in d.months],
     }
-
-
-# ---- charts: geometry for inline SVG -----------------------------------------------------
-
-W, H = 360.0, 190.0
-LEFT, RIGHT, TOP, BOTTOM = 34.0, 8.0, 22.0, 22.0
-PW, PH = W - LEFT - RIGHT, H - TOP - BOTTOM
-
-
-@dataclass(frozen=True)
-class Series:
-    name: str
-    cls: str
-    values: Sequence[float | None]
-    unit: str
-
-
-def _nice(top: float) -> tuple[float, float]:
-    """(axis maximum, tick step): the smallest step of 1, 2 or 5 × 10^k that covers `top` in
-    at most 5 steps."""
-    if top <= 0:
-        return 4.0, 1.0
-    mag = 10 ** math.floor(math.log10(top / 5))
-    step = next(m * mag for m in (1, 2, 5, 10, 20) if math.ceil(top / (m * mag) - 1e-9) <= 5)
-    if step < 1 and top >= 1:
-        step = 1.0
-    return max(1, math.ceil(top / step - 1e-9)) * step, step
-
-
-def _fmt_tick(v: float) -> str:
-    return f"{v:,.0f}" if float(v).is_integer() else f"{v:g}"
-
-
-def _fmt_value(v: float) -> str:
-    return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.1f}"
-
-
-def chart(labels: Sequence[str], bars: Sequence[Series] = (), lines: Sequence[Series] = (),
-          xticks: Sequence[tuple[float, str]] = (), unit: str = "",
-          bar_classes: Sequence[str] | None = None) -> dict[str, Any]:
-    """Stacked bars and lines over `labels` slots: rectangles, polylines and axis ticks."""
-    n = max(1, len(labels))
-    stacked = [sum(s.values[i] or 0 for s in bars) for i in range(len(labels))]
-    top = max([*stacked, *(v or 0 for s in lines for v in s.values), 0])
-    vmax, step = _nice(top)
-    slot = PW / n
-
-    def y(v: float) -> float:
-        return round(TOP + PH - v / vmax * PH, 1)
-
-    rects = []
-    base = [0.0] * len(labels)
-    for s in bars:
-        for i, v in enumerate(s.values):
-            if not v:
-                continue
-            bw = max(1.0, slot * 0.72)
-            cls = bar_classes[i] if bar_classes else s.cls
-            rects.append({"x": round(LEFT + i * slot + (slot - bw) / 2, 1), "y": y(base[i] + v),
-                          "w": round(bw, 1), "h": round(v / vmax * PH, 1), "cls": cls,
-                          "title": f"{labels[i]} {s.name} {_fmt_value(v)}{s.unit}"})
-            base[i] += v
-    polylines = [{"cls": s.cls, "points": " ".join(
-        f"{LEFT + (i + 0.5) * slot:.1f},{y(v)}" for i, v in enumerate(s.values) if v is not None),
-        "dots": [{"x": round(LEFT + (i + 0.5) * slot, 1), "y": y(v),
-                  "title": f"{labels[i]} {s.name} {_fmt_value(v)}{s.unit}"}
-                 for i, v in enumerate(s.values) if v is not None] if n <= 31 else []}
-        for s in lines]
-    return {
-        "w": W, "h": H, "left": LEFT, "right": W - RIGHT, "top": TOP, "bottom": TOP + PH,
-        "empty": top <= 0, "unit": unit, "bars": rects, "lines": polylines,
-        "yticks": [{"y": y(step * j), "label": _fmt_tick(step * j)}
-                   for j in range(round(vmax / step) + 1)],
-        "xticks": [{"x": round(LEFT + pos * slot, 1), "label": text} for pos, text in xticks],
-        "legend": [{"name": s.name, "cls": s.cls} for s in (*bars, *lines)],
-    }
-
-
-def _day_ticks(dates: Sequence[Any]) -> list[tuple[float, str]]:
-    every = max(1, math.ceil(len(dates) / 6))
-    last = len(dates) - 1
-    picks = [i for i in range(len(dates)) if (last - i) % every == 0]
-    return [(i + 0.5, f"{dates[i].month}/{dates[i].day}") for i in picks]
-
-
-def _labels(d: kpi.Dashboard) -> list[str]:
-    return [f"{day.date.month}月{day.date.day}日" for day in d.days]
-
-
-def orders_chart(d: kpi.Dashboard) -> dict[str, Any]:
-    return chart(_labels(d), lines=[
-        Series("下单", "s-placed", [day.placed for day in d.days], "单"),
-        Series("发货", "s-shipped", [day.shipped for day in d.days], "单"),
-        Series("签收", "s-delivered", [day.delivered for day in d.days], "单")],
-        xticks=_day_ticks([day.date for day in d.days]), unit="单")
-
-
-def questions_chart(d: kpi.Dashboard) -> dict[str, Any]:
-    return chart(_labels(d), bars=[
-        Series("查物流", "s-logistics", [day.questions.get("logistics", 0) for day in d.days],
-               "次"),
-        Series("查单", "s-order", [day.questions.get("order", 0) for day in d.days], "次")],
-        xticks=_day_ticks([day.date for day in d.days]), unit="次")
-
-
-def ship_chart(d: kpi.Dashboard) -> dict[str, Any]:
-    return chart(_labels(d), bars=[
-        Series("中位数", "s-median", [kpi.percentile(day.ship_hours, 50) for day in d.days],
-               "小时")], lines=[
-        Series("P90", "s-p90", [kpi.percentile(day.ship_hours, 90) for day in d.days], "小时")],
-        xticks=_day_ticks([day.date for day in d.days]), unit="小时")
-
-
-def _edge(v: float) -> str:
-    return f"{v:+g}" if v else "0"
-
-
-def histogram_chart(bins: Sequence[kpi.Bin]) -> dict[str, Any]:
-    labels = [("早于" + _edge(b.hi or 0) if b.lo is None else
-               "晚于" + _edge(b.lo) if b.hi is None else f"{_edge(b.lo)}~{_edge(b.hi)}") + "小时"
-              for b in bins]
-    ticks = [(i + 1.0, _edge(b.hi)) for i, b in enumerate(bins[:-1]) if b.hi is not None]
-    return chart(labels, bars=[Series("包裹", "s-bin", [b.count for b in bins], "件")],
-                 xticks=ticks, unit="件",
-                 bar_classes=["s-bin in-window" if b.in_window else "s-bin" for b in bins])
-
