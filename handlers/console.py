@@ -11,7 +11,6 @@ says where it comes from (Origin), come from this console's own origin.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import uuid
 from pathlib import Path
@@ -21,6 +20,7 @@ from aiohttp import web
 
 from bot.dispatch import CardReply, Incoming, Reply, TextReply, UpdateCard
 from handlers.keys import DISPATCHER, OUTBOX
+from handlers.local import is_local
 from handlers.problems import Problem, json_response
 from messages.outbox_admin import STATUS_ZH, retry_one, row_json, snapshot
 from storage.models import Staff
@@ -30,11 +30,7 @@ routes = web.RouteTableDef()
 
 
 def _loopback_only(request: web.Request) -> None:
-    try:
-        ok = ipaddress.ip_address(request.remote or "").is_loopback
-    except ValueError:
-        ok = False
-    if not ok:
+    if not is_local(request):  # handlers/local.py: loopback peer and a loopback Host
         raise web.HTTPForbidden(text="控制台只允许本机访问")
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,6 +32,7 @@ from bot.tokens import tracking_token, verify_tracking_token
 from bot.trackview import TrackingPageConfig, carrier_name
 from handlers import pages
 from handlers.keys import SETTINGS
+from handlers.local import is_local
 from handlers.problems import json_response, problem
 from messages.charts import histogram_chart, orders_chart, questions_chart, ship_chart
 
@@ -40,7 +40,6 @@ SUBJECT = "dashboard"
 LINK_TTL_DAYS = 7.0
 DEFAULT_DAYS = 30
 CSS = "dashboard.css"
-FORWARDED = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
 HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",  # the key is in the query string
@@ -84,16 +83,6 @@ def dashboard_link(source: Settings | TrackingPageConfig | str, base_url: str,
 
 def key_ok(key: str, secret: str, now: datetime) -> bool:
     return bool(key and secret) and verify_tracking_token(key, _link_key(secret), now) == SUBJECT
-
-
-def is_local(request: web.Request) -> bool:
-    """A loopback peer that is not a proxy forwarding someone else."""
-    if any(h in request.headers for h in FORWARDED):
-        return False
-    try:
-        return ipaddress.ip_address(request.remote or "").is_loopback
-    except ValueError:
-        return False
 
 
 def config(app: web.Application) -> TrackingPageConfig:

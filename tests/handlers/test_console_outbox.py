@@ -218,3 +218,16 @@ async def test_retried_console_message_is_delivered_by_the_real_dispatcher(
     assert row["id"] == claimed.id and row["remote_id"] == f"console-{claimed.id}"
     assert "用户未关注公众号（43004）" in row["text"]
     assert [m.id for m in channel.messages] == [claimed.id]
+
+
+@pytest.mark.parametrize(("host", "allowed"), [
+    ("127.0.0.1:8080", True), ("localhost:8080", True), ("[::1]:8080", True),
+    ("127.0.0.1", True), ("evil.example:8080", False), ("evil.example", False),
+    ("127.0.0.1.evil.example", False),
+])
+async def test_a_rebound_name_is_refused_even_from_loopback(app_client, host, allowed):
+    # DNS rebinding: a hostile page whose name now points at 127.0.0.1 sends its own Host.
+    resp = await app_client.get("/console/api/outbox", headers={"Host": host})
+    assert (resp.status == 200) is allowed, (host, resp.status)
+    resp = await app_client.get("/console", headers={"Host": host})
+    assert (resp.status == 200) is allowed, (host, resp.status)

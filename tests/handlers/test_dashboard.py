@@ -77,6 +77,9 @@ async def test_remote_clients_need_a_valid_key(client):
     # behind a proxy on the same machine the peer is loopback, but the client is not
     status, _, _ = await get(client, "/dashboard", {"X-Forwarded-For": "203.0.113.9"})
     assert status == 403
+    # DNS rebinding: a hostile page re-pointed at 127.0.0.1 sends its own name as Host
+    status, _, _ = await get(client, "/dashboard/data.json", {"Host": "evil.example"})
+    assert status == 403
 
     link = dashboard.dashboard_link(SECRET, "https://ly.example.com/", NOW)
     assert link.startswith("https://ly.example.com/dashboard?k=")
