@@ -18,8 +18,6 @@ Protocol facts: /work/shared/reference/wecom.md §5.1.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -28,13 +26,9 @@ from typing import Any
 
 import httpx
 
-from integrations.wecom import (
-    CHINA,
-    AccessToken,
-    IntegrationError,
-    MemoryTokenCache,
-    TokenCache,
-)
+from integrations import cgi
+from integrations.cgi import AccessToken, MemoryTokenCache, TokenCache
+from integrations.wecom import CHINA, IntegrationError
 
 log = logging.getLogger(__name__)
 API_BASE = "https://api.weixin.qq.com"
@@ -122,25 +116,7 @@ def error_for(errcode: int, errmsg: str, now: float) -> WeChatError:
 
 async def _exchange(http: httpx.AsyncClient, method: str, url: str, params: Mapping[str, str],
                     body: Mapping[str, Any] | None, seconds: float) -> dict[str, Any]:
-    content = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
-    headers = {"Content-Type": "application/json; charset=utf-8"} if content else None
-    try:
-        resp = await http.request(method, url, params=params, content=content, headers=headers,
-                                  timeout=seconds)
-    except (httpx.ConnectTimeout, httpx.ConnectError, httpx.PoolTimeout) as exc:
-        raise WeChatUnavailable(type(exc).__name__) from None
-    except httpx.TransportError as exc:  # the request may have landed
-        raise WeChatUnavailable(type(exc).__name__, maybe_delivered=True) from None
-    if resp.status_code != httpx.codes.OK:
-        raise WeChatUnavailable(f"HTTP {resp.status_code}", maybe_delivered=True)
-    try:
-        data = resp.json()
-    except ValueError:
-        raise WeChatUnavailable("answer is not JSON", maybe_delivered=True) from None
-    if not isinstance(data, dict) or not isinstance(data.get("errcode", 0), int):
-        raise WeChatUnavailable("answer has no errcode", maybe_delivered=True)
-    data.setdefault("errcode", 0)
-    return data
+    return await cgi.exchange(http, method, url, params, body, seconds, WeChatUnavailable)
 
 
 class WeChatOAClient:
@@ -153,12 +129,12 @@ class WeChatOAClient:
         self._base = (api_base or API_BASE).rstrip("/").removesuffix("/cgi-bin")
         self._app_id = app_id
         self._secret = secret
-        self._cache = token_cache if token_cache is not None else MemoryTokenCache()
-        self._key = f"wechat_oa:{app_id}"
+        self._tokens = cgi.TokenKeeper(
+            token_cache if token_cache is not None else MemoryTokenCache(),
+            f"wechat_oa:{app_id}", self._fetch_token, clock)
         self._timeout = timeout
         self._margin = token_margin
         self._clock = clock
-        self._lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"WeChatOAClient(app_id={self._app_id!r})"
@@ -194,21 +170,7 @@ class WeChatOAClient:
                                {"access_token": token}, body, self._timeout)
 
     async def _token(self, stale: str | None = None) -> str:
-        token = self._fresh(await self._cache.get(self._key), stale)
-        if token is not None:
-            return token
-        async with self._lock:
-            token = self._fresh(await self._cache.get(self._key), stale)
-            if token is not None:
-                return token
-            fetched = await self._fetch_token()
-            await self._cache.set(self._key, fetched)
-            return fetched.value
-
-    def _fresh(self, token: AccessToken | None, stale: str | None) -> str | None:
-        if token is None or token.value == stale or token.expires_at <= self._clock():
-            return None
-        return token.value
+        return await self._tokens.get(stale)
 
     async def _fetch_token(self) -> AccessToken:
         params = {"grant_type": "client_credential", "appid": self._app_id,
@@ -221,6 +183,5 @@ class WeChatOAClient:
         if errcode != 0 or not data.get("access_token"):
             # 40001 here is a wrong secret, not a stale token: configuration, not retry.
             raise PermanentSendError(errcode, errmsg or "no access_token")
-        expires_in = float(data.get("expires_in") or 7200)
-        margin = min(self._margin, expires_in / 2)
-        return AccessToken(str(data["access_token"]), self._clock() + expires_in - margin)
+        return cgi.expiring(str(data["access_token"]), float(data.get("expires_in") or 7200),
+                            self._margin, self._clock())

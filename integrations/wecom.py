@@ -14,17 +14,19 @@ no template_card support). Protocol facts follow /work/shared/reference/wecom.md
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
+
+from integrations import cgi
+from integrations.cgi import AccessToken, TokenCache
+from integrations.cgi import MemoryTokenCache as MemoryTokenCache  # the clients' default
 
 log = logging.getLogger(__name__)
 
@@ -103,36 +105,6 @@ def error_for(errcode: int, errmsg: str = "") -> WeComError:
     if errcode in TOKEN_ERRCODES:
         return TokenExpired(errcode, errmsg)
     return WeComError(errcode, errmsg)
-
-
-# ---- token cache ----------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class AccessToken:
-    value: str = field(repr=False)
-    expires_at: float  # epoch seconds, the safety margin already taken off
-
-
-class TokenCache(Protocol):
-    """Where tokens live between calls (per process by default; Redis or a DB row to share)."""
-
-    async def get(self, key: str) -> AccessToken | None: ...
-    async def set(self, key: str, token: AccessToken) -> None: ...
-    async def delete(self, key: str) -> None: ...
-
-
-class MemoryTokenCache:
-    def __init__(self) -> None:
-        self._tokens: dict[str, AccessToken] = {}
-
-    async def get(self, key: str) -> AccessToken | None:
-        return self._tokens.get(key)
-
-    async def set(self, key: str, token: AccessToken) -> None:
-        self._tokens[key] = token
-
-    async def delete(self, key: str) -> None:
-        self._tokens.pop(key, None)
 
 
 # ---- limits ---------------------------------------------------------------------------------
@@ -275,27 +247,9 @@ def _base(api_base: str) -> str:
 
 
 async def _exchange(http: httpx.AsyncClient, method: str, url: str, params: Mapping[str, str],
-                    body: Mapping[str, Any] | None, timeout: float) -> dict[str, Any]:
+                    body: Mapping[str, Any] | None, seconds: float) -> dict[str, Any]:
     """One HTTP round trip to a WeCom endpoint → the decoded JSON object with an errcode."""
-    content = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
-    headers = {"Content-Type": "application/json; charset=utf-8"} if content else None
-    try:
-        resp = await http.request(method, url, params=params, content=content, headers=headers,
-                                  timeout=timeout)
-    except (httpx.ConnectTimeout, httpx.ConnectError, httpx.PoolTimeout) as exc:
-        raise WeComUnavailable(type(exc).__name__) from None
-    except httpx.TransportError as exc:  # read/write timeout, reset: the request may have landed
-        raise WeComUnavailable(type(exc).__name__, maybe_delivered=True) from None
-    if resp.status_code != httpx.codes.OK:
-        raise WeComUnavailable(f"HTTP {resp.status_code}", maybe_delivered=True)
-    try:
-        data = resp.json()
-    except ValueError:
-        raise WeComUnavailable("answer is not JSON", maybe_delivered=True) from None
-    if not isinstance(data, dict) or not isinstance(data.get("errcode", 0), int):
-        raise WeComUnavailable("answer has no errcode", maybe_delivered=True)
-    data.setdefault("errcode", 0)
-    return data
+    return await cgi.exchange(http, method, url, params, body, seconds, WeComUnavailable)
 
 
 def _user_list(user_ids: Sequence[str]) -> list[str]:
@@ -327,13 +281,12 @@ class WeComClient:
         self._corp_id = corp_id
         self._secret = secret
         self._agent_id = int(agent_id)
-        self._cache = token_cache
-        self._cache_key = f"wecom:{corp_id}:{self._agent_id}"
+        self._tokens = cgi.TokenKeeper(token_cache, f"wecom:{corp_id}:{self._agent_id}",
+                                       self._fetch_token, clock)
         self.limiter = limiter if limiter is not None else MemberLimiter()
         self._timeout = timeout
         self._margin = token_margin
         self._clock = clock
-        self._token_lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         return f"WeComClient(corp_id={self._corp_id!r}, agent_id={self._agent_id})"
@@ -420,21 +373,7 @@ class WeComClient:
 
     async def _token(self, stale: str | None = None) -> str:
         """A valid access token; `stale` is one WeCom just refused, never to be returned."""
-        token = self._fresh(await self._cache.get(self._cache_key), stale)
-        if token is not None:
-            return token
-        async with self._token_lock:  # one fetch at a time; the others reuse its result
-            token = self._fresh(await self._cache.get(self._cache_key), stale)
-            if token is not None:
-                return token
-            fetched = await self._fetch_token()
-            await self._cache.set(self._cache_key, fetched)
-            return fetched.value
-
-    def _fresh(self, token: AccessToken | None, stale: str | None) -> str | None:
-        if token is None or token.value == stale or token.expires_at <= self._clock():
-            return None
-        return token.value
+        return await self._tokens.get(stale)
 
     async def _fetch_token(self) -> AccessToken:
         params = {"corpid": self._corp_id, "corpsecret": self._secret}
@@ -446,9 +385,8 @@ class WeComClient:
         if errcode != 0 or not data.get("access_token"):
             # 40001 here is a wrong secret, not a stale token: configuration, not retry.
             raise PermanentSendError(errcode, str(data.get("errmsg", "no access_token")))
-        expires_in = float(data.get("expires_in") or 7200)
-        margin = min(self._margin, expires_in / 2)
-        return AccessToken(str(data["access_token"]), self._clock() + expires_in - margin)
+        return cgi.expiring(str(data["access_token"]), float(data.get("expires_in") or 7200),
+                            self._margin, self._clock())
 
     async def _post(self, path: str, token: str, body: Mapping[str, Any]) -> dict[str, Any]:
         return await _exchange(self._http, "POST", f"{self._base}/cgi-bin/{path}",
