@@ -22,7 +22,7 @@ from bot.app import build
 from bot.config import Secret, Settings
 from bot.tracking import StuckShipment
 from handlers import carrier_push, dashboard, pages
-from handlers.keys import NOTIFIER, OUTBOX, SERVICE
+from handlers.keys import NOTIFIER, OUTBOX, SERVICE, SHIPPING
 from integrations.carriers.base import CommonStatus, TrackingEvent
 from storage.models import Order, OrderStatus, Shipment, Stock
 from storage.outbox_models import OutboxNotification, OutboxStatus
@@ -265,3 +265,35 @@ async def test_without_lvyue_secret_links_survive_a_restart(tmp_path, settings, 
         assert tokens.verify_tracking_token(token, "another key", datetime.now(UTC)) is None
     finally:
         await second.close()
+
+
+# ---- shipping with a live carrier ------------------------------------------------------
+
+async def test_a_refused_waybill_is_held_and_the_salesperson_is_told(world, loud, aiohttp_server,
+                                                                      aiohttp_client):
+    from storage.models import Staff, Warehouse
+    from storage.shipping_models import ShippingHold
+    from tests.fakes.sf_server import FakeSf
+
+    sf = FakeSf()
+    await sf.start(aiohttp_server)
+    env = {"SF_PARTNER_ID": sf.partner_id, "SF_CHECKWORD": sf.checkword,
+           "SF_MONTHLY_CARD": "7551234567", "SF_API_BASE": sf.base_url}
+    live = replace(loud, env={k: Secret(v) for k, v in env.items()})
+    await Warehouse.filter(code="HZ01").update(address="余杭区仓前街道文一西路1号")
+    await Staff.create(userid="zhouqiang", name="周强", role="warehouse", mobile="15888460192")
+    client = await aiohttp_client(build(live, manage_db=False))
+    no = await confirmed(client)
+    await Order.filter(no=no).update(salesperson="zhangwei")
+    await Shipment.filter(order__no=no).update(carrier="sf")
+    sf.fail("business", times=1)
+    status, body = await post(client, f"/api/orders/{no}/ship", {"actor": "zhouqiang"})
+    assert status == 202 and body["shipping_held"][0]["carrier"] == "sf", body
+    [row] = await rows(event="shipment_held")
+    assert (row.recipient, row.template) == ("zhangwei", "shipment_held.wecom_app")
+    assert "月结卡号已失效" in row.context["原因"] and row.context["重试时间"]
+    # the scheduled retry ships it once the carrier takes it
+    await ShippingHold.all().update(retry_at=datetime.now(UTC) - timedelta(seconds=1))
+    assert await client.app[SHIPPING].retry_due() == 1
+    assert (await Order.get(no=no)).status == OrderStatus.shipped
+    assert [r.event for r in await rows(event="shipped")] == ["shipped"]
