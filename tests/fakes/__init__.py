@@ -63,7 +63,7 @@ class FakeCarrierServer:
 
     def __init__(self) -> None:
         self.received: list[Received] = []
-        self.slow_seconds = 0.6
+        self.slow_seconds = 2.0  # well past the tests' client timeouts (1 s)
         self.now: Callable[[], float] = time.time
         self.base_url = ""
         self._fault: str | None = None

@@ -56,7 +56,7 @@ def make_client(fake: FakeJd, http: httpx.AsyncClient, *, secret: str | None = N
                 clock: Any = None) -> JdClient:
     extra = {"clock": clock} if clock else {}
     return JdClient(http, fake.base_url, fake.app_key, secret or fake.app_secret,
-                    fake.access_token, fake.customer_code, 0.2, **extra)
+                    fake.access_token, fake.customer_code, 1.0, **extra)
 
 
 async def test_create_waybill_signs_the_call_and_returns_the_waybill(fake, http) -> None:

@@ -82,7 +82,7 @@ def make_client(fake: FakeKuaidi100, http: httpx.AsyncClient, clock: Clock | Non
     keys = {"key": fake.key, "customer": fake.customer, "secret": fake.secret,
             "salt": fake.salt, **overrides}
     return Kuaidi100Client(http, fake.base_url, fake.base_url, keys["key"], keys["customer"],
-                           keys["secret"], keys["salt"], 0.2, company="zhongtong",
+                           keys["secret"], keys["salt"], 1.0, company="zhongtong",
                            clock=clock or Clock())
 
 

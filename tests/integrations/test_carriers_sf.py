@@ -67,7 +67,7 @@ async def fake(aiohttp_server: Any) -> FakeSf:
 def make_client(fake: FakeSf, http: httpx.AsyncClient, *, checkword: str | None = None,
                 card: str = CARD) -> SfClient:
     return SfClient(http, fake.base_url, fake.partner_id, checkword or fake.checkword, card,
-                    0.2)
+                    1.0)
 
 
 # ---- create order ----------------------------------------------------------------------

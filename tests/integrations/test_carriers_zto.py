@@ -62,7 +62,7 @@ async def fake(aiohttp_server: Any) -> FakeZto:
 
 def make_client(fake: FakeZto, http: httpx.AsyncClient, *, secret: str | None = None,
                 account: tuple[str, str] = ("", "")) -> ZtoClient:
-    return ZtoClient(http, fake.base_url, fake.app_key, secret or fake.app_secret, 0.2,
+    return ZtoClient(http, fake.base_url, fake.app_key, secret or fake.app_secret, 1.0,
                      account_id=account[0], account_password=account[1])
 
 
