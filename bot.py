@@ -1,5 +1,5 @@
-"""lvyue command line: serve (default), import, export, demo, parse, outbox. Parses arguments,
-calls bot.* (and messages.outbox_admin for `outbox`)."""
+"""lvyue command line: serve (default), import, export, demo, parse, outbox, calibrate. Parses
+arguments, calls bot.* (and messages.outbox_admin for `outbox`)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from datetime import date
 from bot import config
 
 KINDS = ("products", "customers", "warehouses", "stock", "staff")
+COMMANDS = ("serve", "import", "export", "demo", "parse", "calibrate")
 
 
 def _common(default: object) -> argparse.ArgumentParser:
@@ -53,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
                            help="print the draft a chat message parses to, as JSON")
     parse.add_argument("text")
     parse.add_argument("--customer", help="customer code to use instead of the text's")
+    cal = sub.add_parser("calibrate", parents=[common],
+                         help="learn carrier transit times from delivered history")
+    cal.add_argument("--dry-run", action="store_true",
+                     help="print what would change, write nothing")
     sub.add_parser("outbox", parents=[common], add_help=False,
                    help="notifications: status, list [pending|sending|sent|dead], retry ID…|"
                         "--all-dead (see `bot.py outbox -h`)")
@@ -153,6 +158,18 @@ async def _demo(settings: config.Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _calibrate(settings: config.Settings, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from bot.calibration import recalibrate
+
+    report = await recalibrate(settings, datetime.now(UTC), dry_run=args.dry_run)
+    print("\n".join(report.lines()))
+    if not settings.promise.calibration.enabled:
+        print("注意：promise.calibration.enabled = false，承诺仍按配置时效")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -163,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from messages.outbox_admin import main as outbox_main
 
         return outbox_main(outbox_argv, prog="bot.py outbox")
-    if not any(a in ("serve", "import", "export", "demo", "parse") for a in argv) and not (
+    if not any(a in COMMANDS for a in argv) and not (
             {"-h", "--help"} & set(argv)):
         argv.insert(0, "serve")  # serve is the default command: `python bot.py --port 9000`
     args = _parser().parse_args(argv)
@@ -178,7 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "parse":
         return _parse(settings, args)
     jobs: dict[str, Callable[[config.Settings, argparse.Namespace], Awaitable[int]]] = {
-        "import": _import, "export": _export, "demo": _demo}
+        "import": _import, "export": _export, "demo": _demo, "calibrate": _calibrate}
     job: Callable[[], Awaitable[int]] = lambda: jobs[command](settings, args)  # noqa: E731
     return asyncio.run(_with_db(settings, job))
 

@@ -7,12 +7,12 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from aiohttp import web
 
-from bot import alerts, autoship, config
+from bot import alerts, autoship, calibration, config
 from bot.catalog import Catalog
 from bot.config import Settings
 from bot.ordering import OrderService
@@ -29,7 +29,7 @@ from integrations.carriers.registry import enabled_clients, status_report
 from integrations.carriers.sandbox import SandboxCarrier
 from integrations.wecom import MemoryTokenCache, WeComClient
 from integrations.wecom_crypto import AppCrypto, BotCrypto
-from messages import delivery, render
+from messages import delivery, outbox_admin, render
 from messages.notify import NotifyConfig
 from messages.outbox import OutboxDispatcher
 from storage import carriers as storage_carriers
@@ -129,7 +129,10 @@ def _scheduler(tracking: TrackingService, settings: Settings,
                  settings.delay_check_minutes),
                 ("notify.daily_report", alerts.daily_job(notifier, settings.daily_report_at),
                  10.0),
-                ("shipping.retry", _retry_holds(app[SHIPPING]), 1.0)]
+                ("shipping.retry", _retry_holds(app[SHIPPING]), 1.0),
+                ("notify.purge_sent", _purge_sent(notifier), 24 * 60.0),
+                # hourly check; it recalibrates when the table is `every_hours` old
+                ("promise.calibrate", calibration.calibration_job(settings), 60.0)]
         scheduler = build_scheduler(tracking, settings, on_stuck=alerts.stuck_handler(notifier),
                                     jobs=jobs)
         async with running(scheduler):
@@ -138,6 +141,16 @@ def _scheduler(tracking: TrackingService, settings: Settings,
             auto.cancel()
 
     return ctx
+
+
+def _purge_sent(notifier: delivery.Notifier):  # type: ignore[no-untyped-def]
+    """Sent notifications are kept `[notify] keep_sent_days` (30) for the operator view."""
+    async def job() -> None:
+        before = datetime.now(UTC) - timedelta(days=notifier.cfg.keep_sent_days)
+        if n := await outbox_admin.purge(before):
+            log.info("outbox: %d sent notification(s) older than %s purged", n, before)
+
+    return job
 
 
 def _retry_holds(shipping: ShippingService):  # type: ignore[no-untyped-def]

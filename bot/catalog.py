@@ -4,6 +4,8 @@ Orders look products and warehouses up on every request; reading 18,000 products
 order would dominate intake. Imports and the demo loader bump the `catalog` counter in the
 database; every `check_every` seconds the snapshot reads that one row and reloads only when
 it moved (also when the change came from another process, e.g. `bot.py import`).
+The learnt transit times (`transit`, from bot/calibration.py) ride on the same check: their
+own counter, read in the same query, reloads just that small table.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from decimal import Decimal
 
 from bot.config import Settings, parse_hhmm
 from bot.domain.allocation import WarehouseInfo
-from storage import meta
+from bot.domain.coverage import TransitTable
+from storage import meta, transit_models
 from storage.models import Product, Warehouse
 
 
@@ -44,6 +47,8 @@ class Catalog:
         self.warehouses: dict[str, WarehouseInfo] = {}
         self.warehouse_ids: dict[str, int] = {}
         self.warehouse_codes: dict[int, str] = {}
+        self.transit = TransitTable()
+        self.transit_version = -1
 
     def apply_settings(self, settings: Settings) -> None:
         self._settings = settings
@@ -60,10 +65,14 @@ class Catalog:
             return self
         async with self._lock:  # one check at a time; the others wait for its result
             if not self._current():
-                version = await meta.value(meta.CATALOG)
+                versions = await meta.values(meta.CATALOG, meta.TRANSIT)
+                version = versions[meta.CATALOG]
                 if version != self.version or not self.products:
                     await self.reload()
-                    self.version = version
+                    self.version, self.transit_version = version, -1
+                if versions[meta.TRANSIT] != self.transit_version:
+                    self.transit = await self.load_transit()
+                    self.transit_version = versions[meta.TRANSIT]
                 self._checked_at = _time.monotonic()
         return self
 
@@ -86,6 +95,13 @@ class Catalog:
         self.warehouse_codes = {w.id: w.code for w in whs}
         self.products = products
         self.products_by_id = {p.id: p for p in products.values()}
+
+    async def load_transit(self) -> TransitTable:
+        cfg = self._settings.promise.calibration
+        if not cfg.enabled:
+            return TransitTable(max_change=cfg.max_change)
+        return TransitTable({(x.carrier, x.warehouse, x.province, x.city): float(x.hours)
+                             for x in await transit_models.lanes()}, cfg.max_change)
 
 
 def _short_city(city: str) -> str:

@@ -65,12 +65,25 @@ class CarrierConfig:
 
 
 @dataclass(frozen=True)
+class CalibrationConfig:
+    """[promise.calibration]: transit hours learnt from delivered history (bot/calibration.py)."""
+
+    enabled: bool = True
+    min_samples: int = 20  # deliveries a lane needs before its own figure replaces the config
+    percentile: float = 80.0  # of actual transit hours: the share promised in time
+    window_days: int = 60
+    every_hours: float = 24.0
+    max_change: float = 0.5  # a learnt figure stays within configured hours × (1 ± this)
+
+
+@dataclass(frozen=True)
 class PromiseConfig:
     pick_pack_hours: float = 2.0
     workdays: frozenset[int] = frozenset({1, 2, 3, 4, 5, 6})
     holidays: frozenset[date] = frozenset()
     cutoffs: Mapping[str, time] = field(default_factory=dict)
     delivery_window_hours: float = 2.0
+    calibration: CalibrationConfig = CalibrationConfig()
 
 
 @dataclass(frozen=True)
@@ -366,4 +379,31 @@ def _promise(data: Mapping[str, Any]) -> PromiseConfig:
         holidays=frozenset(holidays),
         cutoffs={wh: parse_hhmm(str(v), f"promise.cutoffs.{wh}") for wh, v in cut.items()},
         delivery_window_hours=_num(data, "delivery_window_hours", where, 2.0),
+        calibration=_calibration(_table(data, "calibration", where)),
     )
+
+
+def _calibration(data: Mapping[str, Any]) -> CalibrationConfig:
+    where = "promise.calibration"
+    known = {"enabled", "min_samples", "percentile", "window_days", "every_hours", "max_change"}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"{where}.{key}: unknown key (known: {', '.join(sorted(known))})")
+    enabled = data.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"{where}.enabled: expected true or false")
+    percentile = _positive(data, "percentile", where, 80.0)
+    if percentile > 100:
+        raise ConfigError(f"{where}.percentile: expected 1..100, got {percentile:g}")
+    max_change = _num(data, "max_change", where, 0.5)
+    if max_change >= 1:
+        raise ConfigError(f"{where}.max_change: expected a fraction below 1, got {max_change:g}")
+    min_samples = _int(data, "min_samples", where, 20)
+    window_days = _int(data, "window_days", where, 60)
+    for key, value in (("min_samples", min_samples), ("window_days", window_days)):
+        if value < 1:
+            raise ConfigError(f"{where}.{key}: expected a positive integer, got {value}")
+    return CalibrationConfig(
+        enabled=enabled, min_samples=min_samples, percentile=percentile,
+        window_days=window_days, every_hours=_positive(data, "every_hours", where, 24.0),
+        max_change=max_change)

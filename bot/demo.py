@@ -42,6 +42,7 @@ from storage.models import (
 )
 from storage.shipping_models import ShippingHold
 from storage.tracking_models import ShipmentTracking, TrackingEventRow
+from storage.transit_models import TransitStat
 
 PRODUCT_COUNT = 18_000
 CUSTOMER_COUNT = 486
@@ -57,7 +58,7 @@ _LUXURY = ("奥迪", "宝马", "奔驰")
 
 # Child tables first so foreign keys never dangle.
 _CLEAR_ORDER: tuple[type[Model], ...] = (
-    ShippingHold, TrackingEventRow, ShipmentTracking, ChatCard, ChatQuestion,
+    ShippingHold, TrackingEventRow, ShipmentTracking, ChatCard, ChatQuestion, TransitStat,
     OrderLog, Shipment, OrderLine, Order, Stock, CarrierCoverage, Carrier, Product,
     Customer, Staff, Warehouse,
 )

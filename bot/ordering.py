@@ -206,7 +206,8 @@ class OrderService:
             carrier = choose_carrier(dest, rule.carriers, self.settings)
             if carrier is None:
                 return float("inf")
-            hours = transit_hours(self.settings.carriers[carrier], wh, dest, self.settings.regions)
+            hours = transit_hours(self.settings.carriers[carrier], wh, dest, self.settings.regions,
+                                  self.catalog.transit)
             return eta.promise(at, wh.cutoff, hours, self.settings.promise).timestamp()
 
         return rank
@@ -221,7 +222,7 @@ class OrderService:
             promised = None
             if carrier:
                 hours = transit_hours(self.settings.carriers[carrier], wh, dest,
-                                      self.settings.regions)
+                                      self.settings.regions, self.catalog.transit)
                 promised = eta.promise(at, wh.cutoff, hours, self.settings.promise)
             out.append({"seq": seq, "warehouse": wh_code, "carrier": carrier,
                         "promised_at": promised, "picks": picks})

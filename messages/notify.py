@@ -87,6 +87,7 @@ class NotifyConfig:
     dashboard: Callable[[], str] | None = None  # a signed link (handlers.dashboard), per report
     carrier_names: Mapping[str, str] = field(default_factory=dict)
     window_hours: float = 2.0
+    keep_sent_days: float = 30.0  # sent rows older than this are purged (dead ones stay)
 
     @classmethod
     def from_settings(cls, settings: Any, link: Callable[[str], str],
@@ -102,6 +103,10 @@ class NotifyConfig:
         group = table.get("warehouse_group", "warehouse")
         if not isinstance(group, str) or not group:
             raise ConfigError("notify.warehouse_group: expected a group name")
+        keep = table.get("keep_sent_days", 30)
+        if isinstance(keep, bool) or not isinstance(keep, int | float) or keep <= 0:
+            raise ConfigError(f"notify.keep_sent_days: expected a positive number of days, "
+                              f"got {keep!r}")
         start, end = settings.quiet_hours
         return cls(
             link=link,
@@ -112,7 +117,7 @@ class NotifyConfig:
             quiet=QuietHours(start, end), managers=tuple(managers), warehouse_group=group,
             dashboard_url=f"{settings.public_url.rstrip('/')}/dashboard", dashboard=dashboard,
             carrier_names={code: c.name for code, c in settings.carriers.items()},
-            window_hours=settings.promise.delivery_window_hours)
+            window_hours=settings.promise.delivery_window_hours, keep_sent_days=float(keep))
 
 
 def dedup_key(event_id: str, recipient: str, channel: str) -> str:

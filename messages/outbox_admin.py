@@ -17,7 +17,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TextIO
 
 from tortoise.functions import Count
@@ -118,6 +118,9 @@ async def _run(args: argparse.Namespace, out: TextIO) -> int:
     elif args.command == "list":
         rows = await outbox.list_rows(args.status, args.limit, channel=args.channel)
         out.writelines(_line(r) + "\n" for r in rows)
+    elif args.command == "purge":
+        before = datetime.now(UTC) - timedelta(days=args.older_than)
+        out.write(f"删除 {await purge(before)} 条{args.older_than}天前已发送的通知\n")
     elif args.all_dead:
         out.write(f"重新发送 {await outbox.retry_all_dead(channel=args.channel)} 条失败通知\n")
     else:
@@ -125,6 +128,14 @@ async def _run(args: argparse.Namespace, out: TextIO) -> int:
         out.writelines(f"#{i} {RETRY_ZH[o]}\n" for i, o in outcomes)
         return 0 if all(o == "retried" for _, o in outcomes) else 1
     return 0
+
+
+async def purge(before: datetime) -> int:
+    """Every sent row older than `before`, in chunks (each its own short statement)."""
+    total = 0
+    while n := await outbox.purge_sent(before):
+        total += n
+    return total
 
 
 def _positive(text: str) -> int:
@@ -151,6 +162,8 @@ def parser(prog: str = "outbox") -> argparse.ArgumentParser:
     ls.add_argument("status", nargs="?", choices=[s.value for s in OutboxStatus])
     ls.add_argument("--limit", type=_positive, default=20)
     ls.add_argument("--channel")
+    pg = sub.add_parser("purge", parents=[late], help="删除早于N天的已发送通知（失败的保留）")
+    pg.add_argument("--older-than", type=_positive, default=30, metavar="DAYS")
     rt = sub.add_parser("retry", parents=[late], help="重发失败（死信）通知")
     rt.add_argument("ids", nargs="*", type=_positive)
     rt.add_argument("--all-dead", action="store_true")

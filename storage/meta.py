@@ -12,6 +12,7 @@ from tortoise.expressions import F
 from storage.models import Counter, Secret
 
 CATALOG = "catalog"
+TRANSIT = "transit"  # learnt transit times (storage/transit_models.py)
 
 
 async def bump(name: str, conn: BaseDBAsyncClient | None = None) -> None:
@@ -27,6 +28,13 @@ async def bump(name: str, conn: BaseDBAsyncClient | None = None) -> None:
 async def value(name: str) -> int:
     row = await Counter.get_or_none(name=name)
     return row.value if row else 0
+
+
+async def values(*names: str) -> dict[str, int]:
+    """Several counters in one query (0 for one never bumped)."""
+    rows = await Counter.filter(name__in=names).values_list("name", "value")
+    found = dict(rows)
+    return {n: int(found.get(n, 0)) for n in names}
 
 
 async def secret(name: str) -> str:

@@ -33,7 +33,7 @@ from storage.seen import stored_key
 
 __all__ = ["Claimed", "Notification", "OutboxNotification", "OutboxStatus", "claim", "counts",
            "enqueue", "list", "list_rows", "mark_dead", "mark_retry", "mark_sent", "next_due",
-           "recover", "retry_all_dead", "retry_dead"]
+           "purge_sent", "recover", "retry_all_dead", "retry_dead"]
 
 
 @dataclass(frozen=True)
@@ -224,6 +224,16 @@ async def retry_all_dead(now: datetime | None = None, channel: str | None = None
     if channel:
         q = q.filter(channel=channel)
     return await q.update(status=OutboxStatus.pending, attempts=0, next_attempt_ms=ms(_now(now)))
+
+
+async def purge_sent(before: datetime, limit: int = 10_000) -> int:
+    """Delete up to `limit` sent rows older than `before` (dead, pending and sending rows stay:
+    they are work or evidence). Returns how many; call again while it returns `limit`."""
+    ids = await OutboxNotification.filter(status=OutboxStatus.sent, sent_at__lt=before) \
+        .order_by("id").limit(limit).values_list("id", flat=True)
+    if not ids:
+        return 0
+    return await OutboxNotification.filter(id__in=[*ids]).delete()
 
 
 async def counts() -> dict[str, int]:

@@ -167,3 +167,47 @@ def test_db_before_the_command_is_kept(tmp_path, dbfile):
     out = run("--db", dbfile, "import", "warehouses", str(DATA / "warehouses.csv"), cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "cli.db").exists() and not (tmp_path / "lvyue.db").exists()
+
+
+def _seed_deliveries(url, n):
+    """n zto parcels HZ01 → 杭州 delivered 26 h after shipping, three days ago."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from storage import db as storage_db
+    from storage.models import Customer, Order, OrderStatus, Shipment, Warehouse
+
+    async def seed():
+        await storage_db.init(url)
+        try:
+            wh = await Warehouse.create(code="HZ01", name="杭州仓", city="杭州", province="浙江")
+            customer = await Customer.create(code="C0001", name="恒通汽修")
+            order = await Order.create(no="HIST1", customer=customer, province="浙江省",
+                                       city="杭州市", status=OrderStatus.delivered)
+            at = datetime.now(UTC) - timedelta(days=3)
+            await Shipment.bulk_create([Shipment(
+                order=order, seq=i, warehouse=wh, carrier="zto", status=OrderStatus.delivered,
+                shipped_at=at - timedelta(hours=26), delivered_at=at) for i in range(1, n + 1)])
+        finally:
+            await storage_db.close()
+
+    asyncio.run(seed())
+
+
+def test_calibrate_dry_run_prints_the_report_and_writes_nothing(tmp_path, dbfile):
+    import sqlite3
+
+    _seed_deliveries(dbfile, 25)
+    out = run("calibrate", "--dry-run", "--db", dbfile, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "采用25条" in out.stdout and "zto HZ01→浙江杭州：18→26小时" in out.stdout
+    assert "试算，未写入" in out.stdout
+    db = sqlite3.connect(tmp_path / "cli.db")
+    try:
+        assert db.execute("SELECT COUNT(*) FROM transit_stats").fetchone() == (0,)
+        assert db.execute("SELECT COUNT(*) FROM counters").fetchone() == (0,)
+        out = run("--db", dbfile, "calibrate", cwd=tmp_path)
+        assert out.returncode == 0 and "已写入" in out.stdout, out.stderr
+        assert db.execute("SELECT city, hours FROM transit_stats").fetchall() == [("杭州", 26)]
+    finally:
+        db.close()

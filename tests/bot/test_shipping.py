@@ -163,14 +163,14 @@ async def test_a_refusal_holds_the_shipment_with_the_carriers_words(service, shi
 
 
 @pytest.mark.parametrize(("fault", "reason"), [
-    ("slow", "顺丰接口超时（0.3 秒未响应）"),
+    ("slow", "顺丰接口超时（1 秒未响应）"),
     ("server_error", "顺丰接口故障（HTTP 502）"),
     ("rate_limit", "顺丰：流量超限"),
 ])
 async def test_transport_faults_hold_too(service, shippable, sf, http, fault, reason):
     order = await allocated(service, "sf")
     sf.fail(fault, times=1)
-    client = SfClient(http, sf.base_url, sf.partner_id, sf.checkword, SF_CARD, 0.3)
+    client = SfClient(http, sf.base_url, sf.partner_id, sf.checkword, SF_CARD, 1.0)
 
     result = await shipping(service, {"sf": client}).ship(order.no, "wh")
 

@@ -65,3 +65,37 @@ def test_every_event_has_a_chinese_name_for_the_operator() -> None:
     from messages.render import VARIABLES
 
     assert set(VARIABLES) <= set(EVENT_ZH)
+
+
+async def test_purge_removes_old_sent_rows_and_keeps_work_and_evidence(db: str) -> None:
+    from datetime import timedelta
+
+    from messages.outbox_admin import purge
+    from storage.outbox_models import OutboxNotification, OutboxStatus
+
+    clock = Clock()
+    await make_dead(2)  # dead letters: evidence, never purged
+    await outbox.enqueue([note(i) for i in range(10, 15)], clock())
+    claimed = await outbox.claim(5, "w", 60, clock(), ["wechat_oa"])
+    for c in claimed[:3]:
+        await outbox.mark_sent(c, f"msg-{c.id}", "文本", clock())
+    await outbox.enqueue([note(20)], clock())  # still pending: work
+    sent = await OutboxNotification.filter(status=OutboxStatus.sent).values_list("id", flat=True)
+    await OutboxNotification.filter(id=sent[0]).update(sent_at=clock() - timedelta(days=40))
+    assert await purge(clock() - timedelta(days=30)) == 1
+    counts = await outbox.counts()
+    assert counts == {"pending": 1, "sending": 2, "sent": 2, "dead": 2}
+    assert await purge(clock() - timedelta(days=30)) == 0
+
+
+async def test_purge_from_the_command_line(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path / 'purge.db'}"
+    await storage_db.init(url)
+    await make_dead(1)
+    await storage_db.close()
+    out = io.StringIO()
+    assert await amain(["--db", url, "purge", "--older-than", "30"], out) == 0
+    assert out.getvalue() == "删除 0 条30天前已发送的通知\n"
+    out = io.StringIO()
+    assert await amain(["--db", url, "status"], out) == 0
+    assert out.getvalue() == "待发送 0  发送中 0  已发送 0  失败 1\n"
