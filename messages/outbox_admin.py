@@ -37,6 +37,12 @@ EVENT_ZH = {
     "daily_report": "履约日报", "push_failed": "推送失败提醒", "shipment_stuck": "物流停滞",
     "chat_reply": "聊天回复",
 }
+def _link(context: Any) -> str | None:
+    """The customer's tracking link the notification carries (the console opens it)."""
+    link = context.get("跟踪链接") if isinstance(context, dict) else None
+    return link if isinstance(link, str) and link.startswith(("http://", "https://")) else None
+
+
 RetryOutcome = Literal["retried", "not_dead", "missing"]
 
 
@@ -52,6 +58,7 @@ def row_json(r: OutboxNotification) -> dict[str, Any]:
         "next_attempt_at": _iso(datetime.fromtimestamp(due / 1000, UTC)) if due else None,
         "sent_at": _iso(r.sent_at), "created_at": _iso(r.created_at),
         "error": r.last_error, "text": r.rendered, "remote_id": r.remote_id,
+        "link": _link(r.context),
     }
 
 

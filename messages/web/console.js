@@ -200,6 +200,10 @@ function renderNote(r) {
   const meta = [`#${r.id}`, `尝试${r.attempts}次`, r.template];
   if (r.status === "pending" && r.next_attempt_at) meta.push(`计划 ${when(r.next_attempt_at)} 发送`);
   const foot = el("div", { class: "foot" }, el("span", { class: "meta", text: meta.join(" · ") }));
+  if (r.link && /^https?:\/\//.test(r.link)) {
+    foot.append(el("a", { class: "link", href: r.link, target: "_blank", rel: "noopener noreferrer",
+                          text: "打开跟踪页" }));
+  }
   if (r.status === "dead") {
     const btn = el("button", { type: "button", class: "retry", text: "重试" });
     btn.addEventListener("click", () => retryNote(r.id, btn, note));

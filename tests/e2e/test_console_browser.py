@@ -147,3 +147,36 @@ async def test_outbox_tab_shows_the_dead_reason_and_retry_sends_it(world, settin
     finally:
         stop.set()
         await running
+
+
+async def test_a_customer_push_on_the_console_opens_the_tracking_page(world, settings,
+                                                                      aiohttp_client, browser,
+                                                                      tmp_path):
+    from dataclasses import replace
+    from datetime import time
+    from urllib.parse import urlsplit
+
+    from bot.ordering import LineInput, PlaceOrder
+    from handlers.keys import OUTBOX, SERVICE
+
+    loud = replace(settings, quiet_hours=(time(0, 0), time(0, 0)))
+    app = build(loud, manage_db=False)
+    out = await app[SERVICE].place(PlaceOrder("C0001", [LineInput("OIL00001", 2)]))
+    await app[SERVICE].confirm(out.order.no, "zhangwei")
+    assert await app[OUTBOX].run_once() == 1  # the customer's 订单确认, on the console
+    client = await aiohttp_client(app)
+    page = await browser.new_page(viewport={"width": 900, "height": 700})
+    await page.goto(str(client.make_url("/console")))
+    await page.click("#tab-outbox")
+    note = page.locator(".note", has_text="订单确认")
+    await note.wait_for()
+    assert out.order.no in await note.locator(".text").inner_text()
+    link = note.get_by_role("link", name="打开跟踪页")
+    href = await link.get_attribute("href")
+    assert href and "/t/" in href
+    await page.screenshot(path=str(tmp_path / "console-customer-push.png"), full_page=True)
+    keep(tmp_path / "console-customer-push.png")
+    # the link names the configured public URL; open the same path on this test server
+    tracking = await browser.new_page(viewport={"width": 390, "height": 844})
+    await tracking.goto(str(client.make_url(urlsplit(href).path)))
+    assert out.order.no in await tracking.inner_text("body")
