@@ -7,6 +7,7 @@ flow 2). It decides, per event:
 | event | template | recipient |
 |---|---|---|
 | OrderConfirmed | order_confirmed.wechat_oa | the customer (openid) |
+| OrderConfirmed, customer without openid | customer_unbound.wecom_app | the salesperson |
 | OrderShipped | shipped.wechat_oa | the customer |
 | ShipmentStatusChanged → out_for_delivery | out_for_delivery.wechat_oa | the customer |
 | ShipmentStatusChanged → delivered | delivered.wechat_oa (critical) | the customer |
@@ -136,7 +137,13 @@ async def plan(event: Any, cfg: NotifyConfig, now: datetime | None = None) -> li
         log.warning("notify: order %s of %s not found", event.order_no, type(event).__name__)
         return []
     if isinstance(event, ev.OrderConfirmed):
-        return [_customer("order_confirmed", event, order, None, cfg, now)]
+        push = _customer("order_confirmed", event, order, None, cfg, now)
+        if cfg.customer_channel == "wechat_oa" and not order.openid:
+            # The shop cannot get pushes: once per order, the salesperson gets the link to
+            # send by hand (every push is still recorded on the console channel).
+            return [push, *await _to_sales("customer_unbound", event, order, cfg,
+                                           _unbound_context(order, cfg))]
+        return [push]
     if isinstance(event, ev.OrderShipped):
         ship = order.shipment(seq=event.shipment_seq)
         return [_customer("shipped", event, order, ship, cfg, now, waybill=event.waybill_no,
@@ -246,6 +253,12 @@ def _gate_context(event: ev.GateFailed, order: OrderFacts) -> dict[str, Any]:
     problems = [message for _, message in event.gates]
     return {"单号": order.no, "客户名称": order.customer_name, "问题": problems,
             "问题数": len(problems)}
+
+
+def _unbound_context(order: OrderFacts, cfg: NotifyConfig) -> dict[str, Any]:
+    return {"单号": order.no, "客户名称": order.customer_name,
+            "客户姓名": order.contact or order.customer_name, "电话": order.phone,
+            "跟踪链接": cfg.link(order.no)}
 
 
 def _held_context(event: ev.ShipmentHeld, order: OrderFacts, cfg: NotifyConfig

@@ -23,7 +23,7 @@ from messages.notify import NotifyConfig, QuietHours, plan, plan_dead_letter
 from messages.render import VARIABLES, load
 from storage import outbox
 from storage.models import Customer, OrderStatus, Shipment, Staff
-from tests.messages.helpers import NOON, PUBLIC, SECRET, china, config, make_order
+from tests.messages.helpers import NOON, PUBLIC, SECRET, china, config, link, make_order
 
 OPENID = "oWx_customer_0001"
 
@@ -274,3 +274,18 @@ def test_masking() -> None:
     assert mask_address("上海市浦东新区张江路88弄5号") == "上海市浦东新区张江路***"
     assert mask_address("北京市朝阳区某某工业园内") == "北京市朝阳区某某工业园内"
     assert mask_phone("13800000001") == "138****0001"
+
+
+async def test_a_shop_without_openid_makes_its_salesperson_send_the_link_once(
+        world: dict[str, Any]) -> None:
+    order = await make_order(world, customer="C0002", status=OrderStatus.allocated)
+    push, alert = await plan(OrderConfirmed(order.no, NOON), config(), NOON)
+    assert (push.channel, push.recipient) == ("console", "客户:C0002")  # still recorded
+    assert (alert.channel, alert.recipient, alert.template) == (
+        "wecom_app", "zhangwei", "customer_unbound.wecom_app")
+    assert alert.context["跟踪链接"] == link(order.no)
+    # later pushes of the same order do not repeat the alert
+    assert len(await plan(OrderShipped(order.no, 1, "sf", "SF1", NOON), config(), NOON)) == 1
+    # in sandbox mode (customers on the console anyway) nobody is alerted
+    assert len(await plan(OrderConfirmed(order.no, NOON), config(customer_channel="console"),
+                          NOON)) == 1
