@@ -14,13 +14,10 @@ every customer's earlier purchases): bench/dashboard.py measures it.
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from storage import sql
@@ -107,51 +104,12 @@ async def read(start: datetime, now: datetime, months: Sequence[datetime]) -> Ra
     """Everything the dashboard needs for [start, now), and the purchases bucketed by the
     month starts `months` (oldest first).
 
-    On SQLite the statements run in a worker thread on a read-only connection of their own,
-    in one read transaction: the inline backend would otherwise hold the event loop (and
-    every order being placed) for as long as they take, and one snapshot keeps the figures
-    consistent with each other.
+    One snapshot, off the event loop on SQLite (storage/sql.py `read_snapshot`).
     """
-    todo = _statements(start, now, months)
-    path = _sqlite_file()
-    if path is not None:
-        rows = await asyncio.to_thread(_read_sqlite, path, todo)
-    else:
-        rows = {name: await sql.fetch(st, args) for name, (st, args) in todo.items()}
+    rows = await sql.read_snapshot(_statements(start, now, months))
     # Rows stay as the driver's tuples/records: SQLite's REAL and PostgreSQL's
     # double precision both arrive as float, and 100,000s of rows are not copied again.
     return Raw(rows["orders"], rows["shipments"],
                {(date.fromisoformat(str(d)), str(k)): int(n) for d, k, n in rows["questions"]},
                int(rows["held"][0][0]), int(rows["late"][0][0]),
                [(int(b), int(c)) for b, c in rows["purchases"]])
-
-
-def _sqlite_file() -> str | None:
-    conn = sql.client()
-    if sql.is_postgres(conn):
-        return None
-    name = str(getattr(conn, "filename", "") or "")
-    if not name or name == ":memory:" or "memory" in name:
-        return None  # an in-memory database exists only on its own connection
-    return name
-
-
-def _read_sqlite(path: str, todo: Mapping[str, tuple[Stmt, tuple[Any, ...]]]
-                 ) -> dict[str, list[Any]]:
-    db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True,
-                         isolation_level=None, check_same_thread=False)
-    try:
-        db.execute("PRAGMA busy_timeout = 5000")
-        db.execute("BEGIN")
-        out = {name: db.execute(st.sqlite, [_lite(a) for a in args]).fetchall()
-               for name, (st, args) in todo.items()}
-        db.execute("COMMIT")
-        return out
-    finally:
-        db.close()
-
-
-def _lite(value: Any) -> Any:
-    # The text tortoise stores (UTC, "YYYY-MM-DD HH:MM:SS[.ffffff]+00:00"), so that SQLite's
-    # text comparison orders it like time.
-    return value.astimezone(UTC).isoformat(" ") if isinstance(value, datetime) else value

@@ -14,9 +14,12 @@ API's 503-on-busy) handle them the same way as ORM errors.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -114,3 +117,52 @@ async def _pg(conn: Any, sql: str, args: Sequence[Any], rows: bool) -> Any:
 async def _generic(conn: Any, sql: str, args: Sequence[Any], rows: bool) -> Any:
     n, result = await conn.execute_query(sql, list(args))
     return [tuple(r) for r in result] if rows else n
+
+
+# ---- long reads off the event loop -------------------------------------------------------
+
+Reads = Mapping[str, tuple[Stmt, tuple[Any, ...]]]
+
+
+async def read_snapshot(todo: Reads) -> dict[str, list[Any]]:
+    """Run several long SELECTs (name → statement, args); rows by name.
+
+    On SQLite they run in a worker thread on a read-only connection of their own, in one
+    read transaction: the inline backend would otherwise hold the event loop (and every
+    order being placed) for as long as they take, and one snapshot keeps the results
+    consistent with each other. On PostgreSQL they run on the pool as usual.
+    """
+    path = _sqlite_file()
+    if path is not None:
+        return await asyncio.to_thread(_read_sqlite, path, todo)
+    return {name: list(await fetch(st, args)) for name, (st, args) in todo.items()}
+
+
+def _sqlite_file() -> str | None:
+    conn = client()
+    if is_postgres(conn):
+        return None
+    name = str(getattr(conn, "filename", "") or "")
+    if not name or name == ":memory:" or "memory" in name:
+        return None  # an in-memory database exists only on its own connection
+    return name
+
+
+def _read_sqlite(path: str, todo: Reads) -> dict[str, list[Any]]:
+    db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True,
+                         isolation_level=None, check_same_thread=False)
+    try:
+        db.execute("PRAGMA busy_timeout = 5000")
+        db.execute("BEGIN")
+        out = {name: db.execute(st.sqlite, [_lite(a) for a in args]).fetchall()
+               for name, (st, args) in todo.items()}
+        db.execute("COMMIT")
+        return out
+    finally:
+        db.close()
+
+
+def _lite(value: Any) -> Any:
+    # The text tortoise stores (UTC, "YYYY-MM-DD HH:MM:SS[.ffffff]+00:00"), so that SQLite's
+    # text comparison orders it like time.
+    return value.astimezone(UTC).isoformat(" ") if isinstance(value, datetime) else value

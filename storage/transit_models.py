@@ -14,7 +14,6 @@ otherwise hold the event loop, and every order being placed, while it scans.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +23,6 @@ from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from storage import meta, sql
-from storage.kpi import _read_sqlite, _sqlite_file
 from storage.sql import Stmt
 
 
@@ -75,11 +73,7 @@ DeliveredRow = tuple[str, int, str, str, float]
 
 async def delivered_since(since: datetime) -> Sequence[DeliveredRow]:
     """Every shipment delivered at or after `since`, with its transit time in hours."""
-    todo = {"rows": (_DELIVERED, (since,))}
-    path = _sqlite_file()
-    if path is not None:
-        return (await asyncio.to_thread(_read_sqlite, path, todo))["rows"]
-    return await sql.fetch(_DELIVERED, (since,))  # type: ignore[return-value]
+    return (await sql.read_snapshot({"rows": (_DELIVERED, (since,))}))["rows"]
 
 
 async def lanes() -> list[Lane]:
