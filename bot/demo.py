@@ -24,6 +24,7 @@ from bot import demo_data as D
 from bot.config import Settings
 from bot.domain.invoice import uscc_with_check
 from integrations import geocode
+from storage import db as storage_db
 from storage import meta
 from storage.chat_models import ChatCard, ChatQuestion
 from storage.models import (
@@ -103,24 +104,9 @@ async def load_demo(settings: Settings, *, seed: int = 2026,
 
 
 async def clear_all(conn: BaseDBAsyncClient) -> None:
-    """Delete every row of the tables the demo data set fills, and all orders.
-
-    Ids restart at 1, so a reload gives the same ids too. PostgreSQL truncates: a plain
-    DELETE of the products re-checks the foreign keys of every dead stock row (no index
-    leads with product_id) and takes seconds.
-    """
-    tables = [model._meta.db_table for model in _CLEAR_ORDER]
-    if conn.capabilities.dialect == "postgres":
-        quoted = ", ".join(f'"{t}"' for t in tables)
-        await conn.execute_script(f"TRUNCATE TABLE {quoted} RESTART IDENTITY")
-        return
-    for model in _CLEAR_ORDER:
-        await model.all().using_db(conn).delete()
-    _, rows = await conn.execute_query(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'")
-    if rows:
-        marks = ", ".join("?" for _ in tables)
-        await conn.execute_query(f"DELETE FROM sqlite_sequence WHERE name IN ({marks})", tables)
+    """Delete every row of the tables the demo data set fills, and all orders (ids restart
+    at 1, so a reload gives the same ids too)."""
+    await storage_db.clear_tables(conn, _CLEAR_ORDER)
 
 
 async def _write(conn: BaseDBAsyncClient, data: DemoData, bar: tqdm) -> dict[str, int]:

@@ -13,7 +13,8 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from tortoise import connections
+
+from storage import db
 
 routes = web.RouteTableDef()
 
@@ -55,12 +56,11 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
-    conn = connections.get("default")
     try:
-        await conn.execute_query("SELECT 1")
+        dialect = await db.ping()
     except Exception as exc:  # any database failure means unhealthy
         return web.json_response({"status": "error", "db": str(exc)[:200]}, status=503)
-    return web.json_response({"status": "ok", "db": conn.capabilities.dialect})
+    return web.json_response({"status": "ok", "db": dialect})
 
 
 @routes.get("/metrics")

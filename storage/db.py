@@ -1,13 +1,16 @@
-"""Database set-up by URL: SQLite by default (WAL, busy timeout), PostgreSQL for several instances."""
+"""Database set-up by URL: SQLite by default (WAL, busy timeout), PostgreSQL for several
+instances; and the few statements that are about the database itself (ping, clearing)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tortoise import Tortoise, connections
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.backends.base.executor import EXECUTOR_CACHE
+from tortoise.models import Model
 
 MODELS = ["storage.models", "storage.wecom_models", "storage.chat_models", "storage.outbox_models",
           "storage.tracking_models", "storage.shipping_models", "storage.transit_models"]
@@ -39,7 +42,8 @@ def sqlite_path(url: str) -> str:
 
 
 def engine(url: str) -> str:
-    return "postgres" if urlsplit(url).scheme in ("postgres", "postgresql", "asyncpg") else "sqlite"
+    postgres = urlsplit(url).scheme in ("postgres", "postgresql", "asyncpg")
+    return "postgres" if postgres else "sqlite"
 
 
 def tortoise_config(url: str) -> dict[str, Any]:
@@ -70,3 +74,29 @@ async def close() -> None:
 def is_postgres() -> bool:
     conn = connections.get("default")
     return conn.capabilities.dialect == "postgres"
+
+
+async def ping() -> str:
+    """One round trip to the database; its dialect (raises when it is away)."""
+    conn = connections.get("default")
+    await conn.execute_query("SELECT 1")
+    return str(conn.capabilities.dialect)
+
+
+async def clear_tables(conn: Any, models: Sequence[type[Model]]) -> None:
+    """Delete every row of `models` (children first) inside the caller's transaction, ids
+    restarting at 1. PostgreSQL truncates: a plain DELETE of the products re-checks the
+    foreign keys of every dead stock row (no index leads with product_id) and takes seconds.
+    """
+    tables = [model._meta.db_table for model in models]
+    if conn.capabilities.dialect == "postgres":
+        quoted = ", ".join(f'"{t}"' for t in tables)
+        await conn.execute_script(f"TRUNCATE TABLE {quoted} RESTART IDENTITY")
+        return
+    for model in models:
+        await model.all().using_db(conn).delete()
+    _, rows = await conn.execute_query(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'")
+    if rows:
+        marks = ", ".join("?" for _ in tables)
+        await conn.execute_query(f"DELETE FROM sqlite_sequence WHERE name IN ({marks})", tables)
