@@ -17,7 +17,21 @@ from urllib.parse import parse_qs, urlencode
 
 from aiohttp import web
 
+from integrations.carriers.base import (
+    CarrierBadResponse,
+    CarrierBusinessError,
+    CarrierError,
+    CarrierRateLimited,
+    CarrierTimeout,
+    CarrierUnavailable,
+)
+
 FAULTS = ("business", "rate_limit", "server_error", "garbage", "slow")
+# What each fault must become in every carrier client (tests/integrations/test_carriers_*).
+FAULT_ERRORS: dict[str, type[CarrierError]] = {
+    "slow": CarrierTimeout, "server_error": CarrierUnavailable, "garbage": CarrierBadResponse,
+    "business": CarrierBusinessError, "rate_limit": CarrierRateLimited,
+}
 GARBAGE = "<html><head><title>502</title></head><body>系统维护中，请稍后再试</body></html>"
 T = TypeVar("T")
 FAULT = web.RequestKey("lvyue_fault", str)

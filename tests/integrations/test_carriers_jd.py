@@ -14,18 +14,14 @@ from bot import config
 from integrations.carriers.base import (
     SHANGHAI,
     CarrierAuthError,
-    CarrierBadResponse,
     CarrierBusinessError,
     CarrierDisabled,
     CarrierDuplicateOrder,
-    CarrierRateLimited,
-    CarrierTimeout,
-    CarrierUnavailable,
     CommonStatus,
     PushNotSupported,
 )
 from integrations.carriers.jd import JdClient, lop_sign, lop_timestamp
-from tests.fakes import waybill_request
+from tests.fakes import FAULT_ERRORS, waybill_request
 from tests.fakes.jd_server import FakeJd, trace_node
 
 WAYBILL = "JDV000000000001"
@@ -124,13 +120,7 @@ def test_push_is_refused_because_jd_publishes_no_verifiable_format() -> None:
         client.parse_push(json.dumps({"waybillCode": WAYBILL}).encode(), {}, {})
 
 
-@pytest.mark.parametrize(("fault", "error"), [
-    ("slow", CarrierTimeout),
-    ("server_error", CarrierUnavailable),
-    ("garbage", CarrierBadResponse),
-    ("business", CarrierBusinessError),
-    ("rate_limit", CarrierRateLimited),
-])
+@pytest.mark.parametrize(("fault", "error"), FAULT_ERRORS.items())
 async def test_faults_become_typed_errors(fake, http, fault: str, error: type) -> None:
     fake.fail(fault)
     with pytest.raises(error):

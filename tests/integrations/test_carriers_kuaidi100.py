@@ -18,14 +18,12 @@ from integrations.carriers.base import (
     CarrierBusinessError,
     CarrierDisabled,
     CarrierRateLimited,
-    CarrierTimeout,
-    CarrierUnavailable,
     CommonStatus,
     PushSignatureError,
     dedupe_sorted,
 )
 from integrations.carriers.kuaidi100 import Kuaidi100Client, label_sign, push_sign, query_sign
-from tests.fakes import out_of_order_with_duplicates, waybill_request
+from tests.fakes import FAULT_ERRORS, out_of_order_with_duplicates, waybill_request
 from tests.fakes.kuaidi100_server import (
     FakeKuaidi100,
     data_item,
@@ -261,13 +259,7 @@ def test_duplicated_and_out_of_order_pushes_settle_to_the_full_history() -> None
 
 # ---- faults ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("fault", "error"), [
-    ("slow", CarrierTimeout),
-    ("server_error", CarrierUnavailable),
-    ("garbage", CarrierBadResponse),
-    ("business", CarrierBusinessError),
-    ("rate_limit", CarrierRateLimited),
-])
+@pytest.mark.parametrize(("fault", "error"), FAULT_ERRORS.items())
 async def test_faults_become_typed_errors(fake, http, fault: str, error: type) -> None:
     fake.add_track(NUM, "zhongtong", PHONE, *EVENTS)
     fake.fail(fault)

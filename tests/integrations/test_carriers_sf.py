@@ -17,15 +17,13 @@ from integrations.carriers.base import (
     CarrierBadResponse,
     CarrierBusinessError,
     CarrierDisabled,
-    CarrierRateLimited,
-    CarrierTimeout,
     CarrierUnavailable,
     CommonStatus,
     PushSignatureError,
     dedupe_sorted,
 )
 from integrations.carriers.sf import SfClient, java_urlencode, msg_digest
-from tests.fakes import out_of_order_with_duplicates, waybill_request
+from tests.fakes import FAULT_ERRORS, out_of_order_with_duplicates, waybill_request
 from tests.fakes.sf_server import FakeSf, push_body, route
 
 CARD = "7551234567"  # SF's sandbox monthly card
@@ -202,13 +200,7 @@ def test_duplicated_and_out_of_order_pushes_dedupe_by_node() -> None:
 
 # ---- faults ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("fault", "error"), [
-    ("slow", CarrierTimeout),
-    ("server_error", CarrierUnavailable),
-    ("garbage", CarrierBadResponse),
-    ("business", CarrierBusinessError),
-    ("rate_limit", CarrierRateLimited),
-])
+@pytest.mark.parametrize(("fault", "error"), FAULT_ERRORS.items())
 async def test_faults_become_typed_errors(fake, http, fault: str, error: type) -> None:
     fake.fail(fault)
     with pytest.raises(error):

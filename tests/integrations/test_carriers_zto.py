@@ -18,15 +18,12 @@ from integrations.carriers.base import (
     CarrierBusinessError,
     CarrierDisabled,
     CarrierDuplicateOrder,
-    CarrierRateLimited,
-    CarrierTimeout,
-    CarrierUnavailable,
     CommonStatus,
     PushSignatureError,
     dedupe_sorted,
 )
 from integrations.carriers.zto import ZtoClient, data_digest
-from tests.fakes import waybill_request
+from tests.fakes import FAULT_ERRORS, waybill_request
 from tests.fakes.zto_server import FakeZto, push_body, scan, trace
 
 # Public sandbox credentials and two pushes logged verbatim in carriers.md's ZTO-notes.
@@ -199,13 +196,7 @@ def test_the_sandbox_sequence_out_of_order_and_duplicated_settles() -> None:
 
 # ---- faults ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("fault", "error"), [
-    ("slow", CarrierTimeout),
-    ("server_error", CarrierUnavailable),
-    ("garbage", CarrierBadResponse),
-    ("business", CarrierBusinessError),
-    ("rate_limit", CarrierRateLimited),
-])
+@pytest.mark.parametrize(("fault", "error"), FAULT_ERRORS.items())
 async def test_faults_become_typed_errors(fake, http, fault: str, error: type) -> None:
     fake.fail(fault)
     with pytest.raises(error):
