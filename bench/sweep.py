@@ -14,7 +14,8 @@ The script:
    batch sizes, concurrency; see bot/domain/tracking.py), measuring wall time, CPU, peak
    RSS (ru_maxrss) and, on the traced pass, the peak of Python allocations (tracemalloc);
 4. asks the fakes how often each waybill was queried (must be exactly once each) and
-   counts the events stored.
+   counts the events stored and the notifications their status changes wrote (the
+   tracking service runs with the app's notifier, as in production).
 
 Two passes, each on a fresh database in a process of its own: "timed" (no tracing: the
 wall time that counts) and "traced" (tracemalloc on; tracing every allocation multiplies
@@ -188,6 +189,8 @@ async def run_sweep(urls: dict[str, str]) -> tuple[Any, float, float]:
     from integrations.carriers.kuaidi100 import Kuaidi100Client
     from integrations.carriers.sf import SfClient
     from integrations.carriers.zto import ZtoClient
+    from messages.delivery import Notifier
+    from messages.notify import NotifyConfig
 
     async with httpx.AsyncClient(trust_env=False, timeout=10) as http:
         clients: dict[str, Any] = {
@@ -200,11 +203,21 @@ async def run_sweep(urls: dict[str, str]) -> tuple[Any, float, float]:
                                          company="yuantong"),
         }
         config = TrackingConfig(route={"yto": "kuaidi100"})
-        service = TrackingService(defaults(), clients, config=config)
+        # As in the app: status changes plan their notifications in the same transaction.
+        settings = defaults()
+        notifier = Notifier(NotifyConfig.from_settings(
+            settings, link=lambda no: f"{settings.public_url}/t/{no}", table=settings.notify))
+        service = TrackingService(settings, clients, config=config, on_changes=notifier.changes)
         started = time.perf_counter()
         report = await service.sweep()
         wall = time.perf_counter() - started
     return report, wall, floor_seconds(config, report.by_carrier)
+
+
+async def outbox_rows() -> int:
+    from storage.outbox_models import OutboxNotification
+
+    return await OutboxNotification.all().count()
 
 
 def floor_seconds(config: Any, by_client: Counter[str]) -> float:
@@ -303,7 +316,8 @@ async def measure(pipe: Any, items: list[tuple[str, str]], urls: dict[str, str],
         "wall": wall, "floor": floor, "cpu": cpu, "calls": report.calls,
         "queried": report.queried, "by_client": dict(report.by_carrier),
         "errors": dict(report.errors), "deferred": report.deferred, "changes": report.changes,
-        "events": await stored_events(), "peak_py": peak_py, "rss_before": rss_before,
+        "events": await stored_events(), "outbox": await outbox_rows(), "peak_py": peak_py,
+        "rss_before": rss_before,
         "max_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "per": dict(sorted(per.items())),
         "extra": sum(n for num, n in asked.items() if num not in wanted),
@@ -323,7 +337,7 @@ def show(name: str, r: dict[str, Any]) -> None:
           f"(RSS {r['rss_before']:.1f} MB before the sweep)")
     print(f"[{name}] queries per shipment {r['per']} (exactly 1 each: "
           f"{'yes' if r['once'] else 'NO'}), queries of unknown numbers {r['extra']}; "
-          f"events stored {r['events']}")
+          f"events stored {r['events']}; notifications written {r['outbox']}")
 
 
 def main() -> int:
