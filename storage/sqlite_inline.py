@@ -17,9 +17,24 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
+import tortoise.backends.sqlite.executor  # noqa: F401  (registers the adapter replaced below)
 from tortoise.backends.sqlite.client import SqliteClient
+
+
+def _utc_text(value: datetime) -> str:
+    """SQLite stores times as text and compares them as text: every aware time is written
+    (and compared) in UTC, like the rows tortoise writes, so "created after 00:00 China time"
+    orders correctly. Tortoise's own adapter keeps the offset (+08:00), which sorts wrongly
+    against the +00:00 rows."""
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC)
+    return value.isoformat(" ")
+
+
+sqlite3.register_adapter(datetime, _utc_text)
 
 
 class _Cursor:
