@@ -1,5 +1,5 @@
-"""lvyue command line: serve (default), import, export, demo, parse, outbox, calibrate. Parses
-arguments, calls bot.* (and messages.outbox_admin for `outbox`)."""
+"""lvyue command line: serve (default), import, export, demo, parse, outbox, calibrate, migrate,
+backup. Parses arguments, calls bot.* (and messages.outbox_admin for `outbox`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from datetime import date
 from bot import config
 
 KINDS = ("products", "customers", "warehouses", "stock", "staff")
-COMMANDS = ("serve", "import", "export", "demo", "parse", "calibrate")
+COMMANDS = ("serve", "import", "export", "demo", "parse", "calibrate", "migrate", "backup")
 
 
 def _common(default: object) -> argparse.ArgumentParser:
@@ -58,6 +58,11 @@ def _parser() -> argparse.ArgumentParser:
                          help="learn carrier transit times from delivered history")
     cal.add_argument("--dry-run", action="store_true",
                      help="print what would change, write nothing")
+    sub.add_parser("migrate", parents=[common],
+                   help="apply schema migrations (harmless when up to date)")
+    bak = sub.add_parser("backup", parents=[common],
+                         help="consistent online copy of a SQLite database (PostgreSQL: pg_dump)")
+    bak.add_argument("file", help="the new file to write")
     sub.add_parser("outbox", parents=[common], add_help=False,
                    help="notifications: status, list [pending|sending|sent|dead], retry ID…|"
                         "--all-dead (see `bot.py outbox -h`)")
@@ -86,12 +91,59 @@ def _settings(args: argparse.Namespace) -> config.Settings:
 
 async def _with_db(settings: config.Settings, job: Callable[[], Awaitable[int]]) -> int:
     from storage import db
+    from storage.migrations import SchemaVersionError
 
-    await db.init(settings.db_url)
+    try:
+        await db.init(settings.db_url)
+    except SchemaVersionError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     try:
         return await job()
     finally:
         await db.close()
+
+
+async def _check_schema(settings: config.Settings) -> str | None:
+    """Before serving: None when the database is usable (created if empty), else why not."""
+    from storage import db
+    from storage.migrations import SchemaVersionError
+
+    try:
+        await db.init(settings.db_url)
+    except SchemaVersionError as exc:
+        return str(exc)
+    await db.close()
+    return None
+
+
+async def _migrate(settings: config.Settings) -> int:
+    from storage import db, migrations
+
+    await db.init(settings.db_url, create=False, check=False)
+    try:
+        said: list[str] = []
+        await migrations.migrate(log=said.append)
+        print("\n".join(said) or f"数据库结构已是最新（版本 {migrations.CURRENT}）")
+        return 0
+    except migrations.SchemaVersionError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    finally:
+        await db.close()
+
+
+def _backup(settings: config.Settings, args: argparse.Namespace) -> int:
+    from storage.backup import BackupError, backup
+
+    try:
+        size = backup(settings.db_url, args.file)
+    except BackupError as exc:
+        print(f"备份失败：{exc}" if not str(exc).startswith("备份失败") else str(exc),
+              file=sys.stderr)
+        return 2
+    print(f"已备份到 {args.file}（{size:,} 字节）")
+    return 0
 
 
 def _serve(settings: config.Settings, args: argparse.Namespace) -> int:
@@ -101,6 +153,9 @@ def _serve(settings: config.Settings, args: argparse.Namespace) -> int:
 
     host = args.host or settings.host
     port = args.port or settings.port
+    if (problem := asyncio.run(_check_schema(settings))) is not None:
+        print(problem, file=sys.stderr)
+        return 2
     mode = "sandbox (no WeCom credentials)" if "WECOM_CORP_ID" not in settings.env else "live"
     logging.getLogger("lvyue").info("serving on http://%s:%s, %s, db %s", host, port, mode,
                                     settings.db_url)
@@ -194,6 +249,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(settings, args)
     if command == "parse":
         return _parse(settings, args)
+    if command == "backup":
+        return _backup(settings, args)
+    if command == "migrate":
+        return asyncio.run(_migrate(settings))
     jobs: dict[str, Callable[[config.Settings, argparse.Namespace], Awaitable[int]]] = {
         "import": _import, "export": _export, "demo": _demo, "calibrate": _calibrate}
     job: Callable[[], Awaitable[int]] = lambda: jobs[command](settings, args)  # noqa: E731

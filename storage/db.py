@@ -13,7 +13,8 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.models import Model
 
 MODELS = ["storage.models", "storage.wecom_models", "storage.chat_models", "storage.outbox_models",
-          "storage.tracking_models", "storage.shipping_models", "storage.transit_models"]
+          "storage.tracking_models", "storage.shipping_models", "storage.transit_models",
+          "storage.inbox_models"]
 # The WAL is checkpointed every 4000 pages (not 1000) and its file is no longer cut back to
 # 16 KB after each checkpoint (tortoise's journal_size_limit default): re-growing the file
 # and checkpointing on every ~70th order cost ~15% of intake (bench/intake.py).
@@ -56,12 +57,21 @@ def tortoise_config(url: str) -> dict[str, Any]:
             "use_tz": True, "timezone": "UTC"}
 
 
-async def init(url: str, *, create: bool = True, create_db: bool = False) -> None:
-    """Connect (globally, so aiohttp handler tasks see it) and create missing tables."""
+async def init(url: str, *, create: bool = True, create_db: bool = False,
+               check: bool = True) -> None:
+    """Connect (globally, so aiohttp handler tasks see it). An empty database is created
+    at the current schema version (`create`); an existing one must be at that version
+    (`check`), else SchemaVersionError names `python bot.py migrate`."""
+    from storage import migrations
+
     await Tortoise.init(config=tortoise_config(url), _create_db=create_db,
                         _enable_global_fallback=True)
-    if create:
-        await Tortoise.generate_schemas(safe=True)
+    if create or check:
+        try:
+            await migrations.prepare(create=create)
+        except BaseException:
+            await close()
+            raise
 
 
 async def close() -> None:
