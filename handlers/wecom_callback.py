@@ -1,30 +1,37 @@
 """WeCom inbound: the self-built app callback (/wecom/callback, encrypted XML) and the
 intelligent robot callback (/wecom/aibot, encrypted JSON) for @-mentions in groups.
 
-The app callback answers at once (WeCom retries after 5 s) and works in a tracked
-background task; duplicates are dropped by a persistent key, so a retry never places a
-second order, also across a restart. The robot expects its reply in the HTTP answer
-(passive reply), so it is dispatched inline.
+Both go through the transactional inbox (handlers/wecom_inbox.py): the message is stored
+with its dedupe key before WeCom gets its answer, so an acknowledged message is never lost
+and a WeCom retry never works it twice, also across a restart. The app callback answers at
+once and the inbox's workers answer through the WeCom API (replies are outbox rows keyed by
+the message: messages/chat_replies.py). The robot expects its reply in the HTTP answer
+(passive reply), so it is worked inline; its reply is kept with the message, so a retry of
+a message whose answer was lost gets the same reply.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import re
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from tortoise.transactions import in_transaction
 
 from bot.dispatch import CardReply, Incoming, Reply, TextReply, UpdateCard
 from handlers.keys import DISPATCHER, OUTBOX
-from integrations.wecom import RateLimited, WeComClient, WeComError, WeComUnavailable
+from handlers.wecom_inbox import Inbox, InboxFull, Limits
+from integrations.wecom import WeComClient
 from integrations.wecom_crypto import AppCrypto, BadPayload, BadSignature, BotCrypto
-from storage import outbox, seen
-from storage.chat_models import ChatCard
+from messages.chat_replies import reply_rows
+from storage import inbox, outbox
+from storage.inbox import Stored
 
 log = logging.getLogger(__name__)
 MAX_CALLBACK_BYTES = 64 * 1024
@@ -32,12 +39,13 @@ MAX_CALLBACK_BYTES = 64 * 1024
 APP_CRYPTO = web.AppKey("wecom_app_crypto", AppCrypto)
 BOT_CRYPTO = web.AppKey("wecom_bot_crypto", BotCrypto)
 WECOM = web.AppKey("wecom_client", WeComClient)
-QUEUE = web.AppKey("wecom_queue", asyncio.Queue)
-WORKERS = web.AppKey("wecom_workers", list)
+INBOX = web.AppKey("wecom_inbox", Inbox)
+BOT_WORK = web.AppKey("wecom_bot_work", dict)
 # A fixed pool works the backlog: unbounded concurrency made the HTTP client's pool the
 # bottleneck and collapsed throughput under bursts (bench/callback.py).
 N_WORKERS = 12
 BACKLOG = 5000
+ROBOT_WAIT = 4.0  # seconds the robot's answer may take; then 503 and WeCom's retry gets it
 MENTION = re.compile(r"^\s*@\S+\s*")
 
 
@@ -87,15 +95,12 @@ async def app_message(request: web.Request) -> web.Response:
     msg = incoming_from_app(fields)
     if msg is None:
         return web.Response(text="")
-    queue = request.app[QUEUE]
-    if queue.full():
-        # Not marked seen: WeCom's retry (after 5 s) will find room. Nothing is dropped.
-        log.warning("WeCom callback backlog full (%d); asking WeCom to retry", queue.qsize())
-        raise web.HTTPServiceUnavailable(text="busy")
-    if not await seen.first_time(dedupe_key(fields)):
-        log.info("duplicate WeCom callback dropped: %s", dedupe_key(fields))
-        return web.Response(text="")
-    queue.put_nowait(msg)
+    try:
+        await request.app[INBOX].accept(dedupe_key(fields), "app", dict(fields))
+    except InboxFull as exc:
+        # Nothing was stored: WeCom's retry (after 5 s) may find room. Nothing is dropped.
+        log.warning("WeCom callback refused for now, WeCom will retry: %s", exc)
+        raise web.HTTPServiceUnavailable(text="busy") from None
     return web.Response(text="")  # WeCom wants an answer within 5 s; the work goes on
 
 
@@ -134,60 +139,20 @@ def _selected(items: Any) -> dict[str, str]:
     return out
 
 
-async def _work(app: web.Application, msg: Incoming) -> None:
-    try:
-        replies = await app[DISPATCHER].feed(msg)
-        if later := await send_replies(app[WECOM], msg, replies):
-            await outbox.enqueue(later)
-            if (dispatcher := app.get(OUTBOX)) is not None:
-                dispatcher.notify()
-    except Exception:
-        log.exception("WeCom message from %s could not be answered", msg.user_id)
-
-
-async def send_replies(client: WeComClient, msg: Incoming, replies: list[Reply]
-                       ) -> list[outbox.Notification]:
-    """Deliver replies through the WeCom API; a card's response code is kept for updates.
-
-    A text reply that WeCom could not take now (unavailable, or over the member's limit)
-    is returned as an outbox row, which the dispatcher retries with back-off; a card that
-    failed is logged (the draft is saved: 查单 shows it again)."""
-    later = []
-    for i, r in enumerate(replies):
-        try:
-            await _send_one(client, msg, r)
-        except (RateLimited, WeComUnavailable) as e:
-            wait = e.retry_after if isinstance(e, RateLimited) else 0.0
-            # The outbox sends with WeCom's duplicate check: a reply that did arrive
-            # after all is not shown twice.
-            if isinstance(r, TextReply):
-                log.warning("reply to %s queued for retry: %s", msg.user_id, e.errmsg)
-                later.append(_reply_row(msg, i, r.text, wait))
-            else:
-                log.error("reply to %s not sent: %s", msg.user_id, e.errmsg)
-        except WeComError as e:
-            log.error("reply to %s failed: %s %s", msg.user_id, e.errcode, e.errmsg)
-    return later
-
-
-def _reply_row(msg: Incoming, i: int, text: str, wait: float) -> outbox.Notification:
-    return outbox.Notification(
-        dedup_key=f"reply:{msg.msg_id}:{i}:{msg.user_id}:wecom_app", event="chat_reply",
-        channel="wecom_app", recipient=msg.user_id, template="chat_reply.wecom_app",
-        context={"文本": text},
-        not_before=datetime.now(UTC) + timedelta(seconds=wait) if wait else None)
-
-
-async def _send_one(client: WeComClient, msg: Incoming, r: Reply) -> None:
-    if isinstance(r, TextReply):
-        await client.send_text([msg.user_id], r.text)
-    elif isinstance(r, CardReply):
-        code = await client.send_template_card([msg.user_id], r.card)
-        await ChatCard.filter(task_id=r.card.get("task_id", "")).update(response_code=code)
-    elif isinstance(r, UpdateCard):
-        code = msg.response_code or (await ChatCard.get(task_id=r.task_id)).response_code
-        if code:
-            await client.update_template_card([msg.user_id], code, r.card)
+async def _work(app: web.Application, item: Stored) -> Any:
+    """Work one stored message: the robot's returns its passive reply; the app's writes its
+    replies to the outbox in the transaction that finishes it, then sends them."""
+    if item.source == "bot":
+        return await _work_bot(app, item)
+    msg = incoming_from_app(item.payload)
+    replies = await app[DISPATCHER].feed(msg) if msg is not None else []
+    dispatcher = app[OUTBOX]
+    async with in_transaction():
+        rows = await outbox.enqueue_claimed(reply_rows(item.key, msg, replies) if msg else [],
+                                            dispatcher.worker_id, dispatcher.lease_seconds)
+        await inbox.finish(item.id)
+    dispatcher.deliver_claimed(rows)
+    return None
 
 
 # ---- intelligent robot (group @-mentions) -------------------------------------------------
@@ -208,14 +173,57 @@ async def bot_message(request: web.Request) -> web.Response:
         data = crypto.decrypt(sig, ts, nonce, body)
     except (BadSignature, BadPayload) as exc:
         raise _crypto_errors(exc) from None
-    msg = incoming_from_bot(data)
-    if msg is None or not await seen.first_time(f"bot:{data.get('msgid')}"):
+    if incoming_from_bot(data) is None:
         return web.Response(text="")
-    replies = await request.app[DISPATCHER].feed(msg)
-    reply = bot_reply(replies)
+    key = bot_key(data)
+    try:
+        item = await request.app[INBOX].accept(key, "bot", dict(data), queue=False)
+    except InboxFull as exc:
+        log.warning("WeCom robot callback refused for now, WeCom will retry: %s", exc)
+        raise web.HTTPServiceUnavailable(text="busy") from None
+    if item is not None and item.id == 0:
+        # Kept in memory until the database takes it; a worker answers it then, and
+        # WeCom's retry gets that answer.
+        raise web.HTTPServiceUnavailable(text="busy")
+    reply = await _bot_answer(request.app, key, item)
     if reply is None:
         return web.Response(text="")
     return web.Response(text=crypto.encrypt_reply(reply, nonce), content_type="application/json")
+
+
+async def _bot_answer(app: web.Application, key: str, item: Stored | None
+                      ) -> dict[str, Any] | None:
+    """The passive reply: worked now for a new message; for a retry, the one kept with the
+    message, or the work still running for it (bounded by ROBOT_WAIT, then 503)."""
+    running: dict[str, asyncio.Task[Any]] = app[BOT_WORK]
+    if item is not None:
+        task = asyncio.create_task(app[INBOX].run_one(item))
+        running[key] = task
+        task.add_done_callback(lambda _: running.pop(key, None))
+    elif (task := running.get(key)) is None:
+        found = await inbox.get_result(key)
+        return (found[1] or {}).get("reply") if found and found[0] == "done" else None
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), ROBOT_WAIT)  # type: ignore[no-any-return]
+    except TimeoutError:
+        raise web.HTTPServiceUnavailable(text="busy") from None
+
+
+async def _work_bot(app: web.Application, item: Stored) -> dict[str, Any] | None:
+    msg = incoming_from_bot(item.payload)
+    reply = bot_reply(await app[DISPATCHER].feed(msg)) if msg is not None else None
+    async with in_transaction():
+        await inbox.finish(item.id, result={"reply": reply})
+    return reply
+
+
+def bot_key(d: Mapping[str, Any]) -> str:
+    """The robot's dedupe key: its msgid, else a hash of the whole message (content, sender,
+    chat and create_time), never one key for different messages."""
+    if d.get("msgid"):
+        return f"bot:{d['msgid']}"
+    canonical = json.dumps(d, sort_keys=True, ensure_ascii=False, default=str)
+    return f"bot:sha256:{hashlib.sha256(canonical.encode('utf-8')).hexdigest()}"
 
 
 def incoming_from_bot(d: Mapping[str, Any]) -> Incoming | None:
@@ -257,38 +265,17 @@ def bot_reply(replies: list[Reply]) -> dict[str, Any] | None:
     return None
 
 
-async def _worker(app: web.Application) -> None:
-    queue: asyncio.Queue[Incoming] = app[QUEUE]
-    while True:
-        msg = await queue.get()
-        try:
-            await _work(app, msg)
-        finally:
-            queue.task_done()
-
-
-async def _start_workers(app: web.Application) -> None:
-    app[WORKERS].extend(asyncio.create_task(_worker(app)) for _ in range(N_WORKERS))
-
-
-async def _stop_workers(app: web.Application) -> None:
-    """On shutdown, let the backlog drain (bounded), then stop the workers."""
-    try:
-        await asyncio.wait_for(app[QUEUE].join(), timeout=10)
-    except TimeoutError:
-        log.warning("%d WeCom messages left unanswered at shutdown", app[QUEUE].qsize())
-    for task in app[WORKERS]:
-        task.cancel()
-
-
 def register(app: web.Application, client: WeComClient | None, app_crypto: AppCrypto | None,
              bot_crypto: BotCrypto | None) -> None:
     """Mount the callbacks that have credentials; the others are not served at all."""
+    if app_crypto is None and bot_crypto is None:
+        return
+    app[INBOX] = Inbox(lambda item: _work(app, item), app[OUTBOX].worker_id,
+                       Limits(workers=N_WORKERS, backlog=BACKLOG))
+    app[BOT_WORK] = {}
+    app.on_startup.append(_start_inbox)
+    app.on_shutdown.append(_stop_inbox)
     if app_crypto is not None and client is not None:
-        app[QUEUE] = asyncio.Queue(maxsize=BACKLOG)
-        app[WORKERS] = []
-        app.on_startup.append(_start_workers)
-        app.on_shutdown.append(_stop_workers)
         app[APP_CRYPTO] = app_crypto
         app[WECOM] = client
         app.router.add_get("/wecom/callback", app_verify)
@@ -297,3 +284,13 @@ def register(app: web.Application, client: WeComClient | None, app_crypto: AppCr
         app[BOT_CRYPTO] = bot_crypto
         app.router.add_get("/wecom/aibot", bot_verify)
         app.router.add_post("/wecom/aibot", bot_message)
+
+
+async def _start_inbox(app: web.Application) -> None:
+    await app[INBOX].start()
+
+
+async def _stop_inbox(app: web.Application) -> None:
+    """Let the backlog drain (bounded); what is left is taken up at the next start."""
+    await app[INBOX].stop()
+    await app[OUTBOX].drain_direct()

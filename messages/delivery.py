@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from integrations import wechat_oa, wecom
+from messages import chat_replies
 from messages.channels import (
     Channel,
     ConsoleChannel,
@@ -72,6 +73,8 @@ def build_channels(settings: Any, http: httpx.AsyncClient,
                                          env["WECOM_AGENT_ID"], wecom.MemoryTokenCache())
     if wecom_client is not None and env.get("WECOM_AGENT_ID"):
         channels["wecom_app"] = WeComAppChannel(wecom_client, env["WECOM_AGENT_ID"])
+        channels[chat_replies.CHANNEL] = chat_replies.WeComChatChannel(
+            wecom_client, env["WECOM_AGENT_ID"])
     if env.get("WECOM_WEBHOOK_KEY"):
         hook = wecom.GroupWebhook(http, env.get("WECOM_API_BASE") or wecom.API_BASE,
                                   env["WECOM_WEBHOOK_KEY"])

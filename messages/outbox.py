@@ -66,6 +66,8 @@ DEFAULT_LIMITS: Mapping[str, ChannelLimit] = {
     "wecom_app": ChannelLimit(100, 1.0, 8),
     "wecom_group": ChannelLimit(20, 60.0, 1),
     "console": ChannelLimit(1000, 1.0, 16),
+    # chat replies: WeCom's per-member limit is the client's; this only bounds the requests
+    "wecom_chat": ChannelLimit(1000, 1.0, 16),
 }
 
 
@@ -162,10 +164,28 @@ class OutboxDispatcher:
         self._lanes = {name: _Lane(limits.get(name, ChannelLimit()), horizon)
                        for name in self.channels}
         self._wake = asyncio.Event()
+        self._direct: set[asyncio.Task[None]] = set()
 
     def notify(self) -> None:
         """Wake `run_forever` now (call after committing new notifications)."""
         self._wake.set()
+
+    def deliver_claimed(self, rows: Sequence[Claimed]) -> list[asyncio.Task[None]]:
+        """Send rows stored already claimed by this worker (storage.outbox.enqueue_claimed),
+        now, within their channel's lane; failures settle like any claimed row's."""
+        tasks = []
+        for row in rows:
+            self._lanes[row.channel].inflight += 1
+            task = asyncio.create_task(self._deliver(row))
+            self._direct.add(task)
+            task.add_done_callback(self._direct.discard)
+            tasks.append(task)
+        return tasks
+
+    async def drain_direct(self) -> None:
+        """Wait for the sends `deliver_claimed` started (at shutdown)."""
+        if self._direct:
+            await asyncio.gather(*self._direct, return_exceptions=True)
 
     # ---- loops ---------------------------------------------------------------------------
 

@@ -62,6 +62,7 @@ VARIABLES: Mapping[str, frozenset[str]] = {
     "daily_report": frozenset({"日期", "新增订单", "已发货", "已签收", "挂起订单", "异常件",
                                "准时率", "推送失败", "看板链接"}),
     "chat_reply": frozenset({"文本"}),
+    "chat_card": frozenset({"标题"}),
     "customer_unbound": frozenset({"单号", "客户名称", "客户姓名", "电话", "跟踪链接"}),
     "push_failed": frozenset({"单号", "客户名称", "原通知", "渠道", "原因"}),
 }

@@ -32,8 +32,8 @@ from storage.outbox_models import OutboxNotification, OutboxStatus
 from storage.seen import stored_key
 
 __all__ = ["Claimed", "Notification", "OutboxNotification", "OutboxStatus", "claim", "counts",
-           "enqueue", "list", "list_rows", "mark_dead", "mark_retry", "mark_sent", "next_due",
-           "purge_sent", "recover", "retry_all_dead", "retry_dead"]
+           "enqueue", "enqueue_claimed", "list", "list_rows", "mark_dead", "mark_retry",
+           "mark_sent", "next_due", "purge_sent", "recover", "retry_all_dead", "retry_dead"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,36 @@ def _values(n: Notification, key: str, now: datetime) -> list[Any]:
     due = max(now, n.not_before) if n.not_before is not None else now
     return [key, n.event, n.channel, n.recipient, n.template, dict(n.context), n.order_no,
             OutboxStatus.pending.value, n.quiet, 0, n.not_before, ms(due), now, now]
+
+
+_INSERT_CLAIMED = sql.Stmt(
+    "INSERT INTO outbox (dedup_key, event, channel, recipient, template, context, order_no, "
+    "status, quiet, attempts, not_before, next_attempt_ms, claimed_by, claimed_until_ms, "
+    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'sending', ?, 1, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (dedup_key) DO NOTHING RETURNING id")
+
+
+async def enqueue_claimed(items: Iterable[Notification], worker_id: str, lease_seconds: float,
+                          now: datetime | None = None) -> builtins.list[Claimed]:
+    """Store notifications already claimed by `worker_id`, in the caller's transaction, for
+    a sender that delivers them at once (the chat front's replies); a row whose dedup_key
+    is stored already is skipped. Should the worker die before settling them, they come
+    back like any claimed row (its restart, or the lease)."""
+    at = _now(now)
+    until = ms(at) + int(lease_seconds * 1000)
+    out = []
+    for n in items:
+        key = stored_key(n.dedup_key)
+        rows = await sql.fetch(_INSERT_CLAIMED, (
+            key, n.event, n.channel, n.recipient, n.template,
+            json.dumps(dict(n.context), ensure_ascii=False), n.order_no, n.quiet,
+            n.not_before, until, worker_id, until, at, at))
+        if rows:
+            out.append(Claimed(id=int(rows[0][0]), dedup_key=key, event=n.event,
+                               channel=n.channel, recipient=n.recipient, template=n.template,
+                               context=dict(n.context), order_no=n.order_no, quiet=n.quiet,
+                               attempts=1, worker_id=worker_id))
+    return out
 
 
 # ---- claim -----------------------------------------------------------------------------
