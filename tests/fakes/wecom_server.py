@@ -10,6 +10,10 @@ What it enforces, as WeCom does (wecom.md §2.3, §3, §4.2):
   markdown, textcard and template_card bodies; interaction cards get a `response_code`.
 * More than 30 messages a minute or 1000 an hour to one member are *silently dropped*: the
   answer is ok, the delivery is recorded with `dropped=True`.
+* `enable_duplicate_check: 1` (WC/90236): a request with the same JSON within
+  `duplicate_check_interval` (default 1800 s) is not delivered again. What WeCom answers
+  then is not documented; the fake answers like the first time (its msgid and
+  response_code) and records the request in `suppressed`.
 * `POST /cgi-bin/message/update_template_card` consumes a response_code once, within 72 h.
 * `POST /cgi-bin/webhook/send?key=` checks the key (93000), the message, and 20 msgs/min per
   robot (45009).
@@ -100,6 +104,7 @@ class FakeWeCom:
     deliveries: list[Delivery] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
     webhook_messages: list[dict[str, Any]] = field(default_factory=list)
+    suppressed: list[dict[str, Any]] = field(default_factory=list)  # duplicate-check hits
     url: str = ""
 
     def __post_init__(self) -> None:
@@ -110,6 +115,7 @@ class FakeWeCom:
         self._webhook_sent: dict[str, deque[float]] = {}
         self._task_ids: set[str] = set()
         self._codes: dict[str, _Code] = {}
+        self._sent_once: dict[str, tuple[float, dict[str, Any]]] = {}
         self._ids = itertools.count(1)
         self._runner: web.AppRunner | None = None
 
@@ -255,6 +261,9 @@ class FakeWeCom:
         if not isinstance(payload, dict):
             raise Reject(40058, f"invalid parameter: {msgtype} body missing")
         truncated = _check_message(msgtype, payload)
+        if (earlier := self._duplicate(body)) is not None:
+            self.suppressed.append(body)
+            return earlier
         code = self._new_card(payload) if msgtype == "template_card" else None
         msgid = f"msg-{next(self._ids)}"
         for user in valid:
@@ -264,7 +273,19 @@ class FakeWeCom:
                   "unlicenseduser": "", "msgid": msgid}
         if code is not None:
             answer["response_code"] = code
+        if body.get("enable_duplicate_check") == 1:
+            self._sent_once[json.dumps(body, sort_keys=True)] = (self.now(), answer)
         return answer
+
+    def _duplicate(self, body: dict[str, Any]) -> dict[str, Any] | None:
+        """The first answer to this very request, if it is a repeat within the interval."""
+        if body.get("enable_duplicate_check") != 1:
+            return None
+        interval = min(int(body.get("duplicate_check_interval") or 1800), 4 * 3600)
+        first = self._sent_once.get(json.dumps(body, sort_keys=True))
+        if first is None or first[0] <= self.now() - interval:
+            return None
+        return first[1]
 
     def _update_card(self, body: dict[str, Any]) -> dict[str, Any]:
         self._check_agent(body)
