@@ -21,7 +21,16 @@ from bot.scheduler import build_scheduler, running
 from bot.shipping import ShippingService
 from bot.tracking import TrackingService
 from bot.trackview import TrackingPageConfig
-from handlers import api, carrier_push, console, dashboard, ops, pages, wecom_callback
+from handlers import (
+    api,
+    carrier_push,
+    console,
+    dashboard,
+    ops,
+    pages,
+    wecom_callback,
+    wecom_inbox,
+)
 from handlers.chat.setup import build_dispatcher
 from handlers.chat.views import ChatLinks
 from handlers.keys import DISPATCHER, NOTIFIER, OUTBOX, SERVICE, SETTINGS, SHIPPING
@@ -132,7 +141,8 @@ def _scheduler(tracking: TrackingService, settings: Settings,
                 ("shipping.retry", _retry_holds(app[SHIPPING]), 1.0),
                 ("notify.purge_sent", _purge_sent(notifier), 24 * 60.0),
                 # hourly check; it recalibrates when the table is `every_hours` old
-                ("promise.calibrate", calibration.calibration_job(settings), 60.0)]
+                ("promise.calibrate", calibration.calibration_job(settings), 60.0),
+                wecom_inbox.PRUNE_JOB]
         scheduler = build_scheduler(tracking, settings, on_stuck=alerts.stuck_handler(notifier),
                                     jobs=jobs)
         async with running(scheduler):

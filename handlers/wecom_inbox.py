@@ -213,3 +213,22 @@ class Inbox:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+# ---- pruning (a scheduled job: bot/app.py) -------------------------------------------------
+
+KEEP_DAYS = 7.0  # WeCom retries within seconds; a week of dedupe memory is plenty
+
+
+async def prune_finished(keep_days: float = KEEP_DAYS) -> int:
+    """Forget worked messages (and the previous release's dedupe keys) older than
+    `keep_days`; unfinished ones stay. Returns how many rows were deleted."""
+    from storage import seen
+
+    n = await store.prune(keep_days) + await seen.prune(keep_days)
+    if n:
+        log.info("inbox: %d finished callback(s) older than %g days pruned", n, keep_days)
+    return n
+
+
+PRUNE_JOB = ("inbox.prune", prune_finished, 60.0)  # (job id, coroutine, every N minutes)

@@ -289,3 +289,17 @@ async def test_an_order_card_is_confirmed_in_place_by_the_robots_passive_reply(c
     assert reply["template_card"]["task_id"] == card["task_id"]
     assert reply["template_card"]["main_title"]["title"] == f"订单已确认 {no}"
     assert (await Order.get(no=no)).status == OrderStatus.allocated
+
+
+async def test_robot_messages_without_msgid_are_told_apart_by_their_content(client):
+    """A callback without msgid was keyed `bot:None`: every later one was dropped."""
+    first = {**group_text("lina", "@履约助手 看板", None), "create_time": 1764000000}
+    del first["msgid"]
+    second = {**first, "text": {"content": "@履约助手 帮助"}}
+    status, reply = await bot_post(client, first)
+    assert status == 200 and "今日看板" in reply["stream"]["content"]
+    status, reply2 = await bot_post(client, second)
+    assert status == 200 and "查库存" in reply2["stream"]["content"]
+    status, again = await bot_post(client, first)  # WeCom's retry of the first
+    assert again == reply
+    assert await InboxMessage.filter(key__startswith="bot:sha256:").count() == 2
