@@ -18,12 +18,12 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
-from tortoise.transactions import in_transaction
 from tqdm import tqdm
 
 from bot.domain.invoice import invoice_problems, normalise_tax_id
 from integrations import excel, geocode
 from storage import meta
+from storage.batches import Batched
 from storage.models import Customer, InvoiceType, Product, Role, Staff, Stock, Warehouse
 
 KINDS = ("products", "customers", "warehouses", "stock", "staff")
@@ -486,16 +486,18 @@ async def import_file(kind: str, path: str | Path, *, warehouse: str | None = No
     mapping = map_header(kind, table.header, has_default_warehouse=bool(warehouse))
     rows = parse_rows(spec, table, mapping, warehouse, progress)
     mark_duplicates(kind, rows)
-    async with in_transaction() as conn:
+    # Short transactions on SQLite, so a running server's writes never wait long
+    # (storage/batches.py); bad rows are all found before anything is written.
+    async with Batched() as batch:
         if kind == "stock":
-            await resolve_stock(rows, conn, warehouse)
+            await resolve_stock(rows, batch.conn, warehouse)
         else:
-            await resolve_keys(spec, rows, conn)
+            await resolve_keys(spec, rows, batch.conn)
         good = [r for r in rows if r.ok]
         written = bool(good) and (partial or len(good) == len(rows))
-        counts = await write_rows(spec, good, conn) if written else (0, 0, 0)
+        counts = await write_rows(spec, good, batch.conn, batch) if written else (0, 0, 0)
         if written and kind in ("products", "warehouses"):
-            await meta.bump(meta.CATALOG, conn)
+            await meta.bump(meta.CATALOG, batch.conn)
     errors = [e for r in rows for e in r.errors]
     created, updated, unchanged = counts
     return ImportReport(kind, len(rows), len(good), created, updated, errors, written,
@@ -620,18 +622,26 @@ def _resolve_stock_row(r: ParsedRow, warehouse_id: int | None, product_id: int |
                                  f"在库数量低于已锁定数量（在库 {on_hand}，已锁定 {reserved}）"))
 
 
-async def write_rows(spec: Spec, rows: list[ParsedRow], conn: BaseDBAsyncClient
-                     ) -> tuple[int, int, int]:
-    """bulk_create new rows, bulk_update changed ones; (created, updated, unchanged)."""
+async def write_rows(spec: Spec, rows: list[ParsedRow], conn: BaseDBAsyncClient,
+                     batch: Batched | None = None) -> tuple[int, int, int]:
+    """bulk_create new rows, bulk_update changed ones; (created, updated, unchanged).
+    With `batch`, a chunk at a time, letting it cut the transaction in between."""
     model = spec.model
     new = [model(**r.values) for r in rows if r.target_id is None]
     old = [_existing(model, r) for r in rows if r.target_id is not None and not r.unchanged]
-    if new:
-        await model.bulk_create(new, batch_size=BATCH_SIZE, using_db=conn)
+    for i in range(0, len(new), BATCH_SIZE):
+        await model.bulk_create(new[i:i + BATCH_SIZE], batch_size=BATCH_SIZE,
+                                using_db=batch.conn if batch else conn)
+        if batch:
+            await batch.step()
     if old:
         fields = update_fields(spec, rows[0].values)
-        await model.bulk_update(old, fields, batch_size=_update_batch(len(fields)),
-                                using_db=conn)
+        size = _update_batch(len(fields))
+        for i in range(0, len(old), size):
+            await model.bulk_update(old[i:i + size], fields, batch_size=size,
+                                    using_db=batch.conn if batch else conn)
+            if batch:
+                await batch.step()
     return len(new), len(old), len(rows) - len(new) - len(old)
 
 

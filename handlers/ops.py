@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
@@ -14,7 +15,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from storage import db
+from storage import db, sqlite_inline
 
 routes = web.RouteTableDef()
 
@@ -54,13 +55,42 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         m.latency.labels(name).observe(time.perf_counter() - started)
 
 
+# Callables the parts of the app register to say why they are degraded (None when fine).
+DEGRADED = web.AppKey("degraded_checks", list)
+PING_WAIT = 0.5  # seconds; /healthz answers within 1 s whatever the database does
+LOCK_WAIT = 0.25  # SQLite: the write lock held longer than this by someone else → degraded
+STALL = 1.0  # SQLite: a statement of ours waiting this long for the lock → degraded
+
+
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
+    """`ok`; `degraded` (200) when the database is slow to answer, SQLite's write lock is
+    held by another process, or callbacks wait in memory; `error` (503) when it is away."""
+    reasons: list[str] = []
     try:
-        dialect = await db.ping()
+        blocked, dialect = await asyncio.gather(db.write_blocked(LOCK_WAIT), _ping())
     except Exception as exc:  # any database failure means unhealthy
         return web.json_response({"status": "error", "db": str(exc)[:200]}, status=503)
+    if dialect is None:
+        dialect = db.engine_name()
+        reasons.append(f"数据库 {PING_WAIT:g} 秒内未应答")
+    if blocked:
+        reasons.append("SQLite 写锁被其他进程占用（导入或脚本），写入需等待")
+    if (since := sqlite_inline.waiting_since()) is not None and \
+            time.monotonic() - since > STALL:
+        reasons.append(f"写入已等待数据库写锁 {time.monotonic() - since:.1f} 秒")
+    reasons += [r for check in request.app.get(DEGRADED, []) if (r := check())]
+    if reasons:
+        return web.json_response({"status": "degraded", "db": dialect, "reasons": reasons})
     return web.json_response({"status": "ok", "db": dialect})
+
+
+async def _ping() -> str | None:
+    """The database's dialect, or None when it did not answer within PING_WAIT."""
+    try:
+        return await asyncio.wait_for(db.ping(), PING_WAIT)
+    except TimeoutError:
+        return None
 
 
 @routes.get("/metrics")

@@ -25,6 +25,7 @@ from aiohttp import web
 from tortoise.transactions import in_transaction
 
 from bot.dispatch import CardReply, Incoming, Reply, TextReply, UpdateCard
+from handlers import ops
 from handlers.keys import DISPATCHER, OUTBOX
 from handlers.wecom_inbox import Inbox, InboxFull, Limits
 from integrations.wecom import WeComClient
@@ -45,6 +46,7 @@ BOT_WORK = web.AppKey("wecom_bot_work", dict)
 # bottleneck and collapsed throughput under bursts (bench/callback.py).
 N_WORKERS = 12
 BACKLOG = 5000
+BUFFER_MAX = 1000  # callbacks kept in memory while the database takes no writes
 ROBOT_WAIT = 4.0  # seconds the robot's answer may take; then 503 and WeCom's retry gets it
 MENTION = re.compile(r"^\s*@\S+\s*")
 
@@ -271,8 +273,11 @@ def register(app: web.Application, client: WeComClient | None, app_crypto: AppCr
     if app_crypto is None and bot_crypto is None:
         return
     app[INBOX] = Inbox(lambda item: _work(app, item), app[OUTBOX].worker_id,
-                       Limits(workers=N_WORKERS, backlog=BACKLOG))
+                       Limits(workers=N_WORKERS, backlog=BACKLOG, buffer_max=BUFFER_MAX))
     app[BOT_WORK] = {}
+    if ops.DEGRADED not in app:
+        app[ops.DEGRADED] = []
+    app[ops.DEGRADED].append(app[INBOX].degraded)
     app.on_startup.append(_start_inbox)
     app.on_shutdown.append(_stop_inbox)
     if app_crypto is not None and client is not None:

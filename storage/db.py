@@ -3,6 +3,8 @@ instances; and the few statements that are about the database itself (ping, clea
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -86,11 +88,39 @@ def is_postgres() -> bool:
     return conn.capabilities.dialect == "postgres"
 
 
+def engine_name() -> str:
+    """The dialect of the connection ("sqlite" or "postgres"), without a round trip."""
+    return str(connections.get("default").capabilities.dialect)
+
+
 async def ping() -> str:
     """One round trip to the database; its dialect (raises when it is away)."""
     conn = connections.get("default")
     await conn.execute_query("SELECT 1")
     return str(conn.capabilities.dialect)
+
+
+async def write_blocked(wait: float = 0.25) -> bool | None:
+    """SQLite: is the write lock held (by another process) longer than `wait` seconds?
+    Probed from a thread on a connection of its own, so the loop never waits for it.
+    None on PostgreSQL (no such lock) and for an in-memory database."""
+    conn = connections.get("default")
+    path = str(getattr(conn, "filename", "") or "")
+    if conn.capabilities.dialect != "sqlite" or not path or "memory" in path:
+        return None
+    return await asyncio.to_thread(_write_blocked, path, wait)
+
+
+def _write_blocked(path: str, wait: float) -> bool:
+    probe = sqlite3.connect(path, timeout=wait, isolation_level=None)
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+        probe.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        probe.close()
 
 
 async def clear_tables(conn: Any, models: Sequence[type[Model]]) -> None:

@@ -78,13 +78,16 @@ async def _sqlite(conn: Any, sql: str, args: Sequence[Any], rows: bool) -> Any:
     if not isinstance(inline, InlineConnection):  # aiosqlite or not connected yet
         return await _generic(conn, sql, args, rows)
     # Outside a transaction, the client's lock is held while another task's transaction is
-    # open on this one connection: wait for it, or this statement would run inside it.
-    # Inside our own transaction `conn` is the transaction's client, whose lock is free.
-    lock = conn._lock
-    if lock.locked():
-        async with lock:
-            return _sqlite_run(inline._conn, sql, args, rows)
-    return _sqlite_run(inline._conn, sql, args, rows)
+    # open on this one connection: wait for it, or this statement would run inside it; and
+    # hold it, since waiting out another process's write lock yields to the loop. Inside
+    # our own transaction `conn` is the transaction's client, whose lock is free.
+    try:
+        async with conn._lock:
+            return await inline.call(_sqlite_run, inline._conn, sql, args, rows)
+    except sqlite3.IntegrityError as exc:
+        raise IntegrityError(exc) from exc
+    except sqlite3.OperationalError as exc:
+        raise OperationalError(exc) from exc
 
 
 def _sqlite_run(db: sqlite3.Connection, sql: str, args: Sequence[Any], rows: bool) -> Any:
@@ -93,10 +96,6 @@ def _sqlite_run(db: sqlite3.Connection, sql: str, args: Sequence[Any], rows: boo
     try:
         cur.execute(sql, args)
         return cur.fetchall() if rows else cur.rowcount
-    except sqlite3.IntegrityError as exc:
-        raise IntegrityError(exc) from exc
-    except sqlite3.OperationalError as exc:
-        raise OperationalError(exc) from exc
     finally:
         cur.close()
 

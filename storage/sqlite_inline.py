@@ -5,18 +5,24 @@ order is ~20 statements, so the hand-offs, not SQLite, set the ceiling of intake
 statements on a local WAL file take microseconds, so this backend runs them inline instead.
 Tortoise's per-client asyncio lock still serialises statements and whole transactions.
 
-The price: while another *process* holds the write lock (a command-line import), a write
-here blocks the loop for up to the busy timeout. One process serves one distributor on
-SQLite (DESIGN.md §6); several processes belong on PostgreSQL.
+Another *process* holding the write lock (a command-line import, a script) must not stall
+the loop: the connection's own busy timeout is 0, every transaction begins with
+``BEGIN IMMEDIATE`` (so a transaction never meets the lock half-way, where only a restart
+would help), and a statement that finds the database locked is retried after an *async*
+sleep, for at most the URL's busy_timeout (5 s). Meanwhile other requests run; those that
+need the database wait on tortoise's lock, without blocking the loop, and `waiting_since()`
+tells /healthz how long the oldest wait has lasted.
 
 Used by storage/db.py as the engine `storage.sqlite_inline`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -94,32 +100,81 @@ class Checkpointer(threading.Thread):
         self.join(timeout=10)
 
 
+_BUSY = 5  # SQLITE_BUSY; its extended code SQLITE_BUSY_SNAPSHOT (517) cannot be waited out
+_BUSY_SNAPSHOT = 517
+_waits: dict[int, float] = {}  # id of a waiting call → when it started waiting (monotonic)
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return "locked" in str(exc) or "busy" in str(exc)
+    return (code & 0xFF) == _BUSY and code != _BUSY_SNAPSHOT
+
+
+def waiting_since() -> float | None:
+    """time.monotonic() at which the oldest statement still waiting for the write lock of
+    another process began waiting, or None."""
+    return min(_waits.values(), default=None)
+
+
 class InlineConnection:
     """The slice of aiosqlite's Connection that tortoise uses, run synchronously."""
 
-    def __init__(self, conn: sqlite3.Connection, checkpointer: Checkpointer | None = None
-                 ) -> None:
+    def __init__(self, conn: sqlite3.Connection, checkpointer: Checkpointer | None = None,
+                 busy_seconds: float = 5.0) -> None:
         self._conn = conn
         self._checkpointer = checkpointer
+        self.busy_seconds = busy_seconds
+
+    async def call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """`fn(*args)`, retried while another process holds the lock (async sleeps of 1 ms
+        growing to 10 ms, for at most `busy_seconds`); then the last OperationalError."""
+        try:
+            return fn(*args)
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+        started = time.monotonic()
+        token = id(object())
+        _waits[token] = started
+        delay = 0.001
+        try:
+            while True:
+                await asyncio.sleep(delay)
+                try:
+                    return fn(*args)
+                except sqlite3.OperationalError as exc:
+                    if not _is_busy(exc) or time.monotonic() - started > self.busy_seconds:
+                        raise
+                delay = min(0.01, delay * 2)
+        finally:
+            _waits.pop(token, None)
+
+    def _run(self, sql: str, parameters: Iterable[Any] | None) -> sqlite3.Cursor:
+        if sql == "BEGIN":  # tortoise's transactions: take the write lock at once
+            sql = "BEGIN IMMEDIATE"
+        return self._conn.execute(sql, list(parameters or []))
 
     async def execute(self, sql: str, parameters: Iterable[Any] | None = None) -> _Cursor:
-        return _Cursor(self._conn.execute(sql, list(parameters or [])))
+        return _Cursor(await self.call(self._run, sql, parameters))
 
     async def execute_insert(self, sql: str, parameters: Iterable[Any] | None = None
                              ) -> sqlite3.Row | None:
-        cursor = self._conn.execute(sql, list(parameters or []))
+        cursor = await self.call(self._run, sql, parameters)
         cursor.execute("SELECT last_insert_rowid()")
         return cursor.fetchone()
 
     async def execute_fetchall(self, sql: str, parameters: Iterable[Any] | None = None
                                ) -> Sequence[sqlite3.Row]:
-        return self._conn.execute(sql, list(parameters or [])).fetchall()
+        return await self.call(lambda: self._run(sql, parameters).fetchall())  # type: ignore[no-any-return]
 
     async def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> _Cursor:
-        return _Cursor(self._conn.executemany(sql, parameters))
+        rows = list(parameters)
+        return _Cursor(await self.call(self._conn.executemany, sql, rows))
 
     async def executescript(self, sql_script: str) -> _Cursor:
-        return _Cursor(self._conn.executescript(sql_script))
+        return _Cursor(await self.call(self._conn.executescript, sql_script))
 
     async def commit(self) -> None:
         self._conn.commit()
@@ -145,11 +200,15 @@ class InlineSqliteClient(SqliteClient):
         conn.row_factory = sqlite3.Row
         for pragma, val in self.pragmas.items():
             conn.execute(f"PRAGMA {pragma}={val}").close()
+        # Waiting for another process's lock happens in InlineConnection.call, off the loop.
+        busy_seconds = int(self.pragmas.get("busy_timeout", 5000)) / 1000
+        conn.execute("PRAGMA busy_timeout=0").close()
         checkpointer = None
         if _is_wal(conn) and not _in_memory(self.filename):
             checkpointer = Checkpointer(self.filename)
             checkpointer.start()
-        self._connection = InlineConnection(conn, checkpointer)  # type: ignore[assignment]
+        self._connection = InlineConnection(conn, checkpointer,  # type: ignore[assignment]
+                                            busy_seconds)
         await self._post_connect()
 
 
