@@ -81,11 +81,14 @@ async def test_a_slice_holds_several_steps_until_it_is_old_enough(db):
 
 
 async def test_an_error_rolls_back_only_the_open_slice(db, engine):
-    with pytest.raises(RuntimeError):
+    async def job() -> None:
         async with Batched(slice_seconds=0, pause=0) as batch:
             await Counter.create(name="kept", using_db=batch.conn)
             await batch.step()
             await Counter.create(name="lost", using_db=batch.conn)
             raise RuntimeError("the job failed")
+
+    with pytest.raises(RuntimeError, match="the job failed"):
+        await job()
     names = set(await Counter.all().values_list("name", flat=True))
     assert names == ({"kept"} if engine == "sqlite" else set())
