@@ -198,6 +198,7 @@ async def _bot_answer(app: web.Application, key: str, item: Stored | None
     """The passive reply: worked now for a new message; for a retry, the one kept with the
     message, or the work still running for it (bounded by ROBOT_WAIT, then 503)."""
     running: dict[str, asyncio.Task[Any]] = app[BOT_WORK]
+    task: asyncio.Task[Any] | None
     if item is not None:
         task = asyncio.create_task(app[INBOX].run_one(item))
         running[key] = task

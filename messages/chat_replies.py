@@ -37,6 +37,7 @@ def reply_rows(key: str, msg: Incoming, replies: Sequence[Reply]) -> list[Notifi
 
 
 def _row(dedup_key: str, msg: Incoming, r: Reply) -> Notification:
+    context: dict[str, Any]
     if isinstance(r, TextReply):
         event, template, context = "chat_reply", "chat_reply.wecom_app", {"文本": r.text}
     else:

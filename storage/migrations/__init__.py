@@ -75,7 +75,8 @@ class Migration:
 def statements(script: str) -> list[str]:
     """A script's statements: each ends with ``;`` at the end of a line; ``--`` comments
     on their own lines are dropped."""
-    out, current = [], []
+    out: list[str] = []
+    current: list[str] = []
     for line in script.splitlines():
         if not current and (not line.strip() or line.lstrip().startswith("--")):
             continue
