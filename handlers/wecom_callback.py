@@ -205,6 +205,8 @@ async def _bot_answer(app: web.Application, key: str, item: Stored | None
         task.add_done_callback(lambda _: running.pop(key, None))
     elif (task := running.get(key)) is None:
         found = await inbox.get_result(key)
+        if found is not None and found[0] == "pending":  # being worked elsewhere: ask again
+            raise web.HTTPServiceUnavailable(text="busy")
         return (found[1] or {}).get("reply") if found and found[0] == "done" else None
     try:
         return await asyncio.wait_for(asyncio.shield(task), ROBOT_WAIT)  # type: ignore[no-any-return]
