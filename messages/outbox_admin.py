@@ -188,7 +188,13 @@ async def amain(argv: Sequence[str] | None = None, out: TextIO | None = None,
     except config.ConfigError as exc:
         sys.stderr.write(f"配置错误：{exc}\n")
         return 2
-    await storage_db.init(url)
+    from storage.migrations import SchemaVersionError
+
+    try:
+        await storage_db.init(url)
+    except SchemaVersionError as exc:
+        sys.stderr.write(f"{exc}\n")
+        return 2
     try:
         return await _run(args, out or sys.stdout)
     finally:
