@@ -1,8 +1,9 @@
 """Persistent dedupe of inbound callbacks: WeCom retries a callback up to 3 times (wecom.md §1.6).
 
-`first_time(key)` is the one question the callback handlers ask. The unique index on
-`seen_callbacks.key` decides races: of N concurrent calls with one key (several instances, or a
-retry that arrives while the first attempt is still being handled) exactly one returns True.
+`first_time(key)` answers "is this key new?"; the unique index on `seen_callbacks.key` decides
+races: of N concurrent calls with one key exactly one returns True. The WeCom callbacks no longer
+ask it: their transactional inbox (storage/inbox.py) stores the message with its key before
+answering. Old keys are pruned with the inbox (handlers.wecom_inbox.prune_finished, hourly).
 """
 
 from __future__ import annotations
