@@ -148,11 +148,28 @@ async def test_unknown_member_is_permanent(wecom: FakeWeCom, http: httpx.AsyncCl
 async def test_member_limit_is_throttled_not_dropped(wecom: FakeWeCom, http: httpx.AsyncClient
                                                      ) -> None:
     ch = app_channel(wecom, http)
-    for i in range(30):
-        await ch.send(outgoing("gate_failed.wecom_app", "zhangwei", i))
+    for i in range(30):  # 30 different messages (the same one again is WeCom's duplicate)
+        await ch.send(distinct("gate_failed.wecom_app", "zhangwei", i))
     with pytest.raises(Throttled):
-        await ch.send(outgoing("gate_failed.wecom_app", "zhangwei", 31))
+        await ch.send(distinct("gate_failed.wecom_app", "zhangwei", 31))
     assert len(wecom.delivered("zhangwei")) == 30 and wecom.dropped() == []
+
+
+def distinct(template: str, recipient: str, i: int) -> Outgoing:
+    event = template.split(".")[0]
+    context = {**ctx(event), "单号": f"SO202611250{i:02d}"}
+    return Outgoing(i, f"{event}:SO{i}:{recipient}", event, recipient,
+                    RENDERER.render(template, context), context)
+
+
+async def test_a_resend_of_the_same_notification_is_absorbed_by_wecom(
+        wecom: FakeWeCom, http: httpx.AsyncClient) -> None:
+    """A crash between WeCom's answer and mark_sent makes the outbox send a row again: the
+    same request, which WeCom's duplicate check does not deliver twice."""
+    ch = app_channel(wecom, http)
+    await ch.send(distinct("gate_failed.wecom_app", "zhangwei", 1))
+    await ch.send(distinct("gate_failed.wecom_app", "zhangwei", 1))
+    assert len(wecom.delivered("zhangwei")) == 1 and len(wecom.suppressed) == 1
 
 
 def test_text_notice_needs_no_optional_parts() -> None:

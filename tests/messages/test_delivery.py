@@ -42,7 +42,8 @@ async def test_every_channel_with_credentials() -> None:
         settings = bot_config.defaults(env)
         table = {"wechat_oa": {"template_ids": {"default": "TPL_ORDER_STATUS"}}}
         channels = build_channels(settings, http, table)
-        assert set(channels) == {"console", "wechat_oa", "wecom_app", "wecom_group"}
+        assert set(channels) == {"console", "wechat_oa", "wecom_app", "wecom_chat",
+                                 "wecom_group"}
         cfg = NotifyConfig.from_settings(settings, link=link, table=table)
         assert cfg.customer_channel == "wechat_oa" and cfg.group_channel == "wecom_group"
         build_dispatcher(settings, channels, cfg, {}, table)  # templates and limits load
