@@ -153,7 +153,9 @@ async def _work(app: web.Application, item: Stored) -> Any:
         rows = await outbox.enqueue_claimed(reply_rows(item.key, msg, replies) if msg else [],
                                             dispatcher.worker_id, dispatcher.lease_seconds)
         await inbox.finish(item.id)
-    dispatcher.deliver_claimed(rows)
+    # The worker waits for its replies before it takes the next message: sends queued
+    # behind new work were starved of the loop under bursts (bench/callback.py).
+    await asyncio.gather(*dispatcher.deliver_claimed(rows))
     return None
 
 

@@ -82,8 +82,10 @@ class Inbox:
         if self.backlog() >= self.limits.backlog:
             raise InboxFull(f"{self.backlog()} messages waiting")
         try:
-            new = await asyncio.wait_for(self._insert(key, source, payload),
-                                         self.limits.persist_wait)
+            # asyncio.timeout, not wait_for: no task of its own, so no extra trips around
+            # a busy event loop before the 200 (they cost 100+ ms under load).
+            async with asyncio.timeout(self.limits.persist_wait):
+                new = await self._insert(key, source, payload)
         except (TimeoutError, OperationalError) as exc:
             return self._hold(key, source, payload, exc)
         if new is None:
