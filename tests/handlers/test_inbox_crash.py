@@ -23,7 +23,7 @@ from tests.server_process import ServerProcess
 
 N = 30
 MSGID = 8_100_000_000_000_000_000
-MOMENTS = {"0s": 0.0, "0.5s": 0.5, "1s": 1.0, "mid-send": 0.3}
+MOMENTS = {"0s": 0.0, "0.5s": 0.5, "1s": 1.0, "mid-send": 0.0}
 
 
 def text_for(i: int) -> str:
@@ -40,6 +40,13 @@ async def burst(server: ServerProcess, ids: range) -> dict[int, int | None]:
         statuses = await asyncio.gather(*(server.post(http, f"u{i:03d}", text_for(i), MSGID + i)
                                           for i in ids))
     return dict(zip(ids, statuses, strict=True))
+
+
+async def until(condition, limit: float = 30.0) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting for the server"
+        await asyncio.sleep(0.01)
 
 
 async def answered_all(fake: FakeWeCom, users: list[str], limit: float = 40.0) -> None:
@@ -63,11 +70,11 @@ async def test_kill_9_after_acknowledging_loses_nothing_and_answers_once(world, 
                     fake.stall("message/send", 1.0, times=N)  # replies reach WeCom late
                 sends_before = len(fake.requests("message/send"))
                 statuses = await burst(server, ids)
+                if moment == "mid-send":  # kill while replies are on their way to WeCom
+                    await until(lambda: len(fake.requests("message/send")) > sends_before)
                 await asyncio.sleep(wait)
                 server.kill9()
                 assert set(statuses.values()) == {200}, (moment, statuses)
-                if moment == "mid-send":  # the kill came while replies were on their way
-                    assert len(fake.requests("message/send")) > sends_before
                 await server.start()
                 # WeCom retries a few of them (their 200 was lost on its side)
                 async with httpx.AsyncClient(trust_env=False) as http:
