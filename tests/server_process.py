@@ -56,7 +56,7 @@ class ServerProcess:
     async def start(self) -> None:
         self.starts += 1
         log = (self.log_dir / f"server-{self.starts}.log").open("wb")
-        self.proc = subprocess.Popen(
+        self.proc = subprocess.Popen(  # noqa: ASYNC220 (starting it does not block)
             [sys.executable, "bot.py", "serve", "--db", self.db_url, "--host", "127.0.0.1",
              "--port", str(self.port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
             env=self.env())

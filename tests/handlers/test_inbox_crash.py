@@ -71,7 +71,7 @@ async def test_kill_9_after_acknowledging_loses_nothing_and_answers_once(world, 
                 sends_before = len(fake.requests("message/send"))
                 statuses = await burst(server, ids)
                 if moment == "mid-send":  # kill while replies are on their way to WeCom
-                    await until(lambda: len(fake.requests("message/send")) > sends_before)
+                    await until(lambda n=sends_before: len(fake.requests("message/send")) > n)
                 await asyncio.sleep(wait)
                 server.kill9()
                 assert set(statuses.values()) == {200}, (moment, statuses)

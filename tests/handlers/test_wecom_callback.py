@@ -14,8 +14,8 @@ from bot.app import build
 from bot.config import Secret
 from integrations.wecom_crypto import AppCrypto, BotCrypto
 from storage.chat_models import ChatCard
-from storage.models import Order, OrderStatus
 from storage.inbox_models import InboxMessage
+from storage.models import Order, OrderStatus
 from tests.fakes.wecom_server import FakeWeCom
 
 TOKEN = "lvyueToken"
