@@ -143,7 +143,8 @@ class OrderService:
         cat = await self.catalog.fresh()
         lines = self._validate_lines(cmd.lines, cat.products)
         customer = await _find_customer(cmd.customer)
-        address = cmd.address if cmd.address is not None else (customer.address if customer else "")
+        address = (cmd.address if cmd.address is not None
+                   else customer.address if customer else "")
         invoice = _invoice_for(cmd.invoice, customer)
         now = _now()
         plan = await self._plan(customer, cmd.customer, lines, address, invoice, cmd.campaign,

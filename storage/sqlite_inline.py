@@ -14,6 +14,7 @@ Used by storage/db.py as the engine `storage.sqlite_inline`.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -82,10 +83,9 @@ class Checkpointer(threading.Thread):
         conn = sqlite3.connect(self._filename, isolation_level=None, check_same_thread=False)
         try:
             while not self._stopping.wait(self._every):
-                try:
+                # busy or locked: the next round tries again
+                with contextlib.suppress(sqlite3.Error):
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except sqlite3.Error:  # busy or locked: the next round tries again
-                    pass
         finally:
             conn.close()
 
