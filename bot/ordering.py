@@ -326,9 +326,9 @@ class OrderService:
     def _holds(self, plan: Planned, lines: Sequence[OrderLine]) -> list[reservations.Hold]:
         """One reservation per pick: order line × warehouse × quantity."""
         ids = self.catalog.warehouse_ids
-        return [reservations.Hold(lines[p.line].id, ids[p.warehouse],
-                                  self.catalog.products[p.sku].id, p.qty, p.floor, p.sku,
-                                  p.warehouse)
+        return [reservations.Hold(lines[p.line].id, stock_q.StockMove(
+                    ids[p.warehouse], self.catalog.products[p.sku].id, p.qty, p.floor, p.sku,
+                    p.warehouse))
                 for p in plan.allocation.picks]
 
     async def _hold(self, order: Order, actor: str, gates: list[GateResult]) -> Outcome:

@@ -69,19 +69,10 @@ class Reservation(Model):
 
 @dataclass(frozen=True)
 class Hold:
-    """One reservation to make: `qty` of a product in a warehouse for an order line."""
+    """One reservation: the stock move (warehouse, product, qty) held for an order line."""
 
     order_line_id: int
-    warehouse_id: int
-    product_id: int
-    qty: int
-    floor: int = 0  # leave at least this much available (safety stock the rule protects)
-    sku: str = ""
-    warehouse: str = ""
-
-    def move(self) -> stock_q.StockMove:
-        return stock_q.StockMove(self.warehouse_id, self.product_id, self.qty, self.floor,
-                                 self.sku, self.warehouse)
+    move: stock_q.StockMove
 
 
 _COLS = ("order_id", "order_line_id", "warehouse_id", "product_id", "qty", "state",
@@ -105,25 +96,21 @@ async def reserve(order_id: int, holds: Sequence[Hold], at: datetime) -> None:
     """Raise the counters (raises OutOfStock, all or nothing) and record one row per hold."""
     if not holds:
         return
-    await stock_q.reserve([h.move() for h in holds])
-    args: list[Any] = []
-    when = at.astimezone(UTC)
-    for h in holds:
-        args += (order_id, h.order_line_id, h.warehouse_id, h.product_id, h.qty,
-                 ReservationState.active.value, when)
-    await sql.execute(_insert_stmt(len(holds)), args)
+    await stock_q.reserve([h.move for h in holds])
+    await _insert(order_id, holds, at)
 
 
 async def active(order_id: int) -> list[Hold]:
     """The order's active reservations, oldest first."""
     rows = await sql.fetch(_ACTIVE, (order_id,))
-    return [Hold(int(line), int(wh), int(pid), int(qty)) for line, wh, pid, qty in rows]
+    return [Hold(int(line), stock_q.StockMove(int(wh), int(pid), int(qty)))
+            for line, wh, pid, qty in rows]
 
 
 async def release(order_id: int, at: datetime) -> list[Hold]:
     """Give the order's reserved stock back; returns what was released."""
     holds = await _holding(order_id, at)
-    await stock_q.release([h.move() for h in holds])
+    await stock_q.release([h.move for h in holds])
     await _close(order_id, holds, ReservationState.released, at)
     return holds
 
@@ -131,9 +118,18 @@ async def release(order_id: int, at: datetime) -> list[Hold]:
 async def consume(order_id: int, at: datetime) -> list[Hold]:
     """Shipping: on-hand and reserved go down by the order's reservations together."""
     holds = await _holding(order_id, at)
-    await stock_q.deduct([h.move() for h in holds])
+    await stock_q.deduct([h.move for h in holds])
     await _close(order_id, holds, ReservationState.consumed, at)
     return holds
+
+
+async def _insert(order_id: int, holds: Sequence[Hold], at: datetime) -> None:
+    args: list[Any] = []
+    when = at.astimezone(UTC)
+    for h in holds:
+        args += (order_id, h.order_line_id, h.move.warehouse_id, h.move.product_id, h.move.qty,
+                 ReservationState.active.value, when)
+    await sql.execute(_insert_stmt(len(holds)), args)
 
 
 async def _close(order_id: int, holds: Sequence[Hold], state: ReservationState,
@@ -246,14 +242,11 @@ async def _backfill_order(order_id: int, at: datetime) -> list[Hold]:
     line_ids = [int(r[0]) for r in await sql.fetch(_LINES, (order_id,))]
     if not line_ids:
         return []
-    holds = [Hold(_line_id(line_ids, ln), int(wh), int(ln["product_id"]), int(ln["qty"]))
+    holds = [Hold(_line_id(line_ids, ln), stock_q.StockMove(int(wh), int(ln["product_id"]),
+                                                            int(ln["qty"]), sku=ln.get("sku", "")))
              for wh, lines in shipments for ln in _json(lines)]
-    args: list[Any] = []
-    for h in holds:
-        args += (order_id, h.order_line_id, h.warehouse_id, h.product_id, h.qty,
-                 ReservationState.active.value, at.astimezone(UTC))
     if holds:
-        await sql.execute(_insert_stmt(len(holds)), args)
+        await _insert(order_id, holds, at)
     return holds
 
 
