@@ -1,5 +1,5 @@
 """lvyue command line: serve (default), import, export, demo, parse, outbox, calibrate, migrate,
-backup. Parses arguments, calls bot.* (and messages.outbox_admin for `outbox`)."""
+backup, stock. Parses arguments, calls bot.* (and messages.outbox_admin for `outbox`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from datetime import date
 from bot import config
 
 KINDS = ("products", "customers", "warehouses", "stock", "staff")
-COMMANDS = ("serve", "import", "export", "demo", "parse", "calibrate", "migrate", "backup")
+COMMANDS = ("serve", "import", "export", "demo", "parse", "calibrate", "migrate", "backup",
+            "stock")
 
 
 def _common(default: object) -> argparse.ArgumentParser:
@@ -63,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     bak = sub.add_parser("backup", parents=[common],
                          help="consistent online copy of a SQLite database (PostgreSQL: pg_dump)")
     bak.add_argument("file", help="the new file to write")
+    stock = sub.add_parser("stock", parents=[common], help="stock checks")
+    stock.add_argument("action", choices=["reconcile"],
+                       help="reconcile: each stock row's reserved figure against its "
+                            "reservation rows (exit 1 on drift)")
+    stock.add_argument("--fix", action="store_true",
+                       help="set drifted figures to the sum of their reservation rows")
     sub.add_parser("outbox", parents=[common], add_help=False,
                    help="notifications: status, list [pending|sending|sent|dead], retry ID…|"
                         "--all-dead (see `bot.py outbox -h`)")
@@ -225,6 +232,14 @@ async def _calibrate(settings: config.Settings, args: argparse.Namespace) -> int
     return 0
 
 
+async def _stock(settings: config.Settings, args: argparse.Namespace) -> int:
+    from bot.reconcile import reconcile
+
+    report = await reconcile(fix=args.fix)
+    print("\n".join(report.lines()))
+    return 0 if report.ok else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
@@ -254,7 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "migrate":
         return asyncio.run(_migrate(settings))
     jobs: dict[str, Callable[[config.Settings, argparse.Namespace], Awaitable[int]]] = {
-        "import": _import, "export": _export, "demo": _demo, "calibrate": _calibrate}
+        "import": _import, "export": _export, "demo": _demo, "calibrate": _calibrate,
+        "stock": _stock}
     job: Callable[[], Awaitable[int]] = lambda: jobs[command](settings, args)  # noqa: E731
     return asyncio.run(_with_db(settings, job))
 

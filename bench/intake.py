@@ -17,7 +17,8 @@ then runs:
 
 Afterwards the server is stopped and the database is opened directly (tortoise, via
 storage.db.init) to check every stock row: 0 <= reserved <= on_hand, and reserved equals
-the sum of the reserved shipments of allocated orders for every (warehouse, sku).
+the sum of the reserved shipments of allocated orders, and the sum of the active
+reservation rows (storage/reservations.py), for every (warehouse, sku).
 
 Only 127.0.0.1 is contacted. Request loops are bounded in count and in time. See
 bench/README.md for what each figure means.
@@ -598,18 +599,20 @@ class Check:
     bad_bounds: list[str] = field(default_factory=list)
     mismatches: list[str] = field(default_factory=list)
     orphan_reserved_shipments: int = 0
+    row_drift: list[str] = field(default_factory=list)  # reserved vs reservation rows
     flash_row: tuple[int, int] | None = None  # on_hand, reserved
     orders_by_status: dict[str, int] = field(default_factory=dict)
 
     @property
     def oversell(self) -> int:
-        return len(self.bad_bounds) + len(self.mismatches) + self.orphan_reserved_shipments
+        return (len(self.bad_bounds) + len(self.mismatches) + self.orphan_reserved_shipments
+                + len(self.row_drift))
 
 
 async def oversell_check(url: str, flash_key: tuple[int, int] | None) -> Check:
     from tortoise.functions import Count
 
-    from storage import db
+    from storage import db, reservations
     from storage.models import Order, OrderStatus, Product, Shipment, Stock, Warehouse
 
     await db.init(url, create=False)
@@ -645,6 +648,8 @@ async def oversell_check(url: str, flash_key: tuple[int, int] | None) -> Check:
                 ck.mismatches.append(f"{whc.get(key[0])}/{skus.get(key[1])}: reserved {got}, "
                                      f"reserved shipments of allocated orders "
                                      f"{expected.get(key, 0)}")
+        ck.row_drift = [f"{d.warehouse}/{d.sku}: reserved {d.counter}, reservation rows "
+                        f"{d.rows}" for d in await reservations.drift()]
         if flash_key:
             ck.flash_row = stock.get(flash_key)
         for status, n in await Order.all().group_by("status").annotate(
@@ -849,6 +854,8 @@ async def run_engine(engine: str, args: argparse.Namespace) -> tuple[bool, dict[
               f"{'ok' if not ck.bad_bounds else f'{len(ck.bad_bounds)} BAD'}")
         print(f"    reserved == Σ qty of reserved shipments of allocated orders, every touched "
               f"row: {'ok' if not ck.mismatches else f'{len(ck.mismatches)} MISMATCHES'}")
+        print(f"    reserved == Σ qty of active reservation rows, every row: "
+              f"{'ok' if not ck.row_drift else f'{len(ck.row_drift)} DRIFT'}")
         if ck.orphan_reserved_shipments:
             print(f"    reserved shipment lines of orders not allocated: "
                   f"{ck.orphan_reserved_shipments}")
@@ -856,7 +863,7 @@ async def run_engine(engine: str, args: argparse.Namespace) -> tuple[bool, dict[
             on_hand, reserved = ck.flash_row
             print(f"    flash row {plan.flash_sku}@{FLASH_CODE}: on_hand {on_hand}, reserved "
                   f"{reserved}, available {on_hand - reserved}")
-        for ln in (ck.bad_bounds + ck.mismatches)[:30]:
+        for ln in (ck.bad_bounds + ck.mismatches + ck.row_drift)[:30]:
             print(f"      {ln}")
         print(f"  oversell: {ck.oversell}" if ck.oversell == 0 else
               f"  !!!!! OVERSELL: {ck.oversell} offending rows/lines !!!!!")

@@ -214,7 +214,8 @@ def sandbox_mode(settings: Settings) -> bool:
 
 def reload_config(app: web.Application) -> bool:
     """Re-read config.toml (and the environment) into the running services: rules, tracking
-    limits, notification templates and recipients.
+    limits, notification templates and recipients, and the outbox dispatcher's quiet hours
+    and per-channel limits.
 
     A config with an error is refused and logged; everything running stays in force.
     """
@@ -224,6 +225,7 @@ def reload_config(app: web.Application) -> bool:
         notify_cfg = NotifyConfig.from_settings(new, link=old_cfg.link, table=new.notify,
                                                 dashboard=old_cfg.dashboard)
         renderer = render.load(new.templates)
+        limits = delivery.channel_limits(new.notify)
     except config.ConfigError as exc:
         log.error("config reload refused, keeping the running configuration: %s", exc)
         return False
@@ -232,7 +234,7 @@ def reload_config(app: web.Application) -> bool:
     app[SERVICE].apply_settings(new)
     app[carrier_push.TRACKING].apply_config(new.tracking)
     app[NOTIFIER].cfg = notify_cfg
-    app[OUTBOX].renderer = renderer
+    app[OUTBOX].apply_config(quiet=notify_cfg.quiet, limits=limits, renderer=renderer)
     log.info("config reloaded from %s", new.source)
     return True
 

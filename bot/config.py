@@ -101,7 +101,7 @@ class Settings:
     promise: PromiseConfig = PromiseConfig()
     quiet_hours: tuple[time, time] = (time(22, 0), time(8, 0))
     carriers: Mapping[str, CarrierConfig] = field(default_factory=dict)
-    tracking: TrackingConfig = TrackingConfig()
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
     auto_ship_minutes: float = 10.0  # sandbox mode: ship confirmed orders after this delay
     notify: Mapping[str, Any] = field(default_factory=dict)  # [notify], read by messages/
     templates: Mapping[str, Any] = field(default_factory=dict)  # [templates."event.kind"]

@@ -41,6 +41,7 @@ from storage.models import (
     Warehouse,
     WarehouseKind,
 )
+from storage.reservations import Reservation
 from storage.shipping_models import ShippingHold
 from storage.tracking_models import ShipmentTracking, TrackingEventRow
 from storage.transit_models import TransitStat
@@ -60,7 +61,7 @@ _LUXURY = ("奥迪", "宝马", "奔驰")
 # Child tables first so foreign keys never dangle.
 _CLEAR_ORDER: tuple[type[Model], ...] = (
     ShippingHold, TrackingEventRow, ShipmentTracking, ChatCard, ChatQuestion, TransitStat,
-    OrderLog, Shipment, OrderLine, Order, Stock, CarrierCoverage, Carrier, Product,
+    Reservation, OrderLog, Shipment, OrderLine, Order, Stock, CarrierCoverage, Carrier, Product,
     Customer, Staff, Warehouse,
 )
 

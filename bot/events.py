@@ -38,6 +38,21 @@ class OrderConfirmed:
 
 
 @dataclass(frozen=True)
+class OrderCancelled:
+    """The order was cancelled (`was`: the status it had, e.g. allocated) by `by`."""
+
+    order_no: str
+    by: str
+    reason: str
+    was: str
+    at: datetime
+
+    @property
+    def event_id(self) -> str:
+        return f"order_cancelled:{self.order_no}"
+
+
+@dataclass(frozen=True)
 class OrderShipped:
     """One shipment of the order was handed to the carrier (已出库)."""
 
@@ -161,8 +176,8 @@ class DailyReport:
         return f"daily_report:{self.day.isoformat()}"
 
 
-Event = (OrderConfirmed | OrderShipped | ShipmentStatusChanged | GateFailed | UrgentOrder
-         | ShipmentHeld | ShipmentStuck | DelayRisk | DailyReport)
+Event = (OrderConfirmed | OrderCancelled | OrderShipped | ShipmentStatusChanged | GateFailed
+         | UrgentOrder | ShipmentHeld | ShipmentStuck | DelayRisk | DailyReport)
 
 
 def event_id(event: Any) -> str:

@@ -21,6 +21,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from bot import events as ev
+from bot import orderstatus
 from bot.catalog import Catalog, ProductInfo
 from bot.config import AllocationRule, Settings
 from bot.domain import eta
@@ -36,10 +37,11 @@ from bot.domain.allocation import (
 )
 from bot.domain.coverage import choose_carrier, transit_hours
 from bot.domain.gates import CustomerView, GateResult, IntakeFacts, destination, failed, run_intake
+from bot.orderstatus import Seen, Step
 from integrations import geocode
-from storage import orders_sql
+from storage import orders_sql, reservations
 from storage import stock as stock_q
-from storage.models import Customer, Order, OrderLine, OrderLog, OrderStatus, Shipment, Staff
+from storage.models import Customer, Order, OrderLine, OrderStatus, Shipment, Staff
 
 Notify = Callable[[Sequence[Any]], Awaitable[None]]
 MAX_QTY = 100_000
@@ -62,6 +64,10 @@ class NotFound(LookupError):
 
 class Forbidden(PermissionError):
     pass
+
+
+class WaybillMissing(RuntimeError):
+    """A reserved shipment has no e-waybill yet: ShippingService asks the carrier first."""
 
 
 @dataclass(frozen=True)
@@ -137,7 +143,8 @@ class OrderService:
         cat = await self.catalog.fresh()
         lines = self._validate_lines(cmd.lines, cat.products)
         customer = await _find_customer(cmd.customer)
-        address = cmd.address if cmd.address is not None else (customer.address if customer else "")
+        address = (cmd.address if cmd.address is not None
+                   else customer.address if customer else "")
         invoice = _invoice_for(cmd.invoice, customer)
         now = _now()
         plan = await self._plan(customer, cmd.customer, lines, address, invoice, cmd.campaign,
@@ -253,9 +260,9 @@ class OrderService:
                 for p, q, price in lines])
             ships = await orders_sql.replace_shipments(order.id, self._new_shipments(plan),
                                                        reserved=False, first=True)
-            await orders_sql.insert_log(order.id, now, [orders_sql.LogEntry(
-                cmd.actor, "place", None, status.value, {"channel": cmd.channel,
-                                                         "gates": gates})])
+            await orderstatus.created(Seen(order.id, order.no, status), actor=cmd.actor,
+                                      action="place", at=now,
+                                      detail={"channel": cmd.channel, "gates": gates})
         return order, rows, ships
 
     def _new_shipments(self, plan: Planned) -> list[orders_sql.NewShipment]:
@@ -290,24 +297,20 @@ class OrderService:
         gates = [g.as_dict() for g in plan.gates]
         try:
             async with in_transaction():
-                # The status guard comes first: it also locks the order row on PostgreSQL,
+                # The status write comes first: it also locks the order row on PostgreSQL,
                 # so a second confirmation of the same order waits here, then finds it moved.
-                if not await orders_sql.mark_allocated(order.id, gates, plan.promised_at, now):
-                    raise sm.IllegalTransition(no, await orders_sql.order_status(order.id),
-                                               OrderStatus.confirmed)
+                await orderstatus.move(Seen(order.id, no, order.status), [
+                    Step(OrderStatus.confirmed, "confirm", {"gates": gates}),
+                    Step(OrderStatus.allocated, "allocate",
+                         {"shipments": [_ship_summary(s) for s in plan.shipments]})],
+                    actor=actor, at=now, columns={"gates": gates, "promised_at": plan.promised_at,
+                                                  "confirmed_at": now})
                 await stock_q.charge_credit(
                     customer.id, plan.facts.total, self.settings.credit_tolerance,
                     force=bool(order.credit_released_by),
                     seen=stock_q.CreditSeen(read.exposure_seen, customer.credit_limit))
-                await stock_q.reserve(self._moves(plan))
+                await reservations.reserve(order.id, self._holds(plan, read.lines), now)
                 ships = await self._write_shipments(order, plan, reserved=True)
-                await orders_sql.insert_log(order.id, now, [
-                    orders_sql.LogEntry(actor, "confirm", order.status.value,
-                                        OrderStatus.confirmed.value, {"gates": gates}),
-                    orders_sql.LogEntry(actor, "allocate", OrderStatus.confirmed.value,
-                                        OrderStatus.allocated.value,
-                                        {"shipments": [_ship_summary(s)
-                                                       for s in plan.shipments]})])
                 await self._emit(ev.OrderConfirmed(no, now))
         except stock_q.CreditExceeded:
             return await self._hold(order, actor, _replace(plan.gates, GateResult(
@@ -320,10 +323,12 @@ class OrderService:
         order.status = OrderStatus.allocated
         return Outcome(order, plan.gates, customer=customer, lines=read.lines, shipments=ships)
 
-    def _moves(self, plan: Planned) -> list[stock_q.StockMove]:
+    def _holds(self, plan: Planned, lines: Sequence[OrderLine]) -> list[reservations.Hold]:
+        """One reservation per pick: order line × warehouse × quantity."""
         ids = self.catalog.warehouse_ids
-        return [stock_q.StockMove(ids[p.warehouse], self.catalog.products[p.sku].id, p.qty,
-                                  p.floor, p.sku, p.warehouse)
+        return [reservations.Hold(lines[p.line].id, stock_q.StockMove(
+                    ids[p.warehouse], self.catalog.products[p.sku].id, p.qty, p.floor, p.sku,
+                    p.warehouse))
                 for p in plan.allocation.picks]
 
     async def _hold(self, order: Order, actor: str, gates: list[GateResult]) -> Outcome:
@@ -332,12 +337,13 @@ class OrderService:
             if fresh.status not in (OrderStatus.draft, OrderStatus.on_hold):
                 # Another confirmation won the race: refuse as a sequential one would.
                 raise sm.IllegalTransition(fresh.no, fresh.status, OrderStatus.confirmed)
-            prev = fresh.status
-            fresh.status = OrderStatus.on_hold
             fresh.gates = [g.as_dict() for g in gates]
-            await fresh.save(update_fields=["status", "gates"])
-            await _log(fresh, actor, "hold", prev, OrderStatus.on_hold,
-                       {"failed": [g.as_dict() for g in failed(gates)]})
+            await orderstatus.move(
+                Seen(fresh.id, fresh.no, fresh.status),
+                Step(OrderStatus.on_hold, "hold",
+                     {"failed": [g.as_dict() for g in failed(gates)]}),
+                actor=actor, at=_now(), columns={"gates": fresh.gates})
+            fresh.status = OrderStatus.on_hold
             if actor != fresh.salesperson:  # a salesperson confirming in chat sees the card
                 await self._emit(ev.GateFailed(fresh.no, tuple(
                     (g.code, g.message) for g in failed(gates)), _now()))
@@ -345,20 +351,23 @@ class OrderService:
 
     # ---- cancel, release, ship ---------------------------------------------------------
     async def cancel(self, no: str, actor: str = "api", reason: str = "") -> Order:
+        """Cancel before shipping: reservations released, credit refunded, people told."""
         async with in_transaction():
             order = await Order.filter(no=no).select_for_update().get_or_none()
             if order is None:
                 raise NotFound(no)
             sm.check(no, order.status, OrderStatus.cancelled)
+            now = _now()
             if order.status == OrderStatus.allocated:
-                await stock_q.release(await _reserved_moves(order))
+                await reservations.release(order.id, now)
                 await stock_q.refund_credit(order.customer_id, order.total)
                 await Shipment.filter(order_id=order.id).update(reserved=False,
                                                                 status=OrderStatus.cancelled)
-            prev = order.status
+            prev = await orderstatus.move(
+                Seen(order.id, no, order.status),
+                Step(OrderStatus.cancelled, "cancel", {"reason": reason}), actor=actor, at=now)
             order.status = OrderStatus.cancelled
-            await order.save(update_fields=["status"])
-            await _log(order, actor, "cancel", prev, OrderStatus.cancelled, {"reason": reason})
+            await self._emit(ev.OrderCancelled(no, actor, reason, prev.value, now))
         return order
 
     async def release_credit(self, no: str, actor: str, reason: str) -> Outcome:
@@ -376,8 +385,10 @@ class OrderService:
                 raise sm.IllegalTransition(no, order.status, OrderStatus.confirmed)
             order.credit_released_by = staff.name
             await order.save(update_fields=["credit_released_by"])
-            await _log(order, actor, "release_credit", order.status, order.status,
-                       {"by": staff.userid, "name": staff.name, "reason": reason})
+            await orderstatus.note(Seen(order.id, no, order.status), actor=actor,
+                                   action="release_credit", at=_now(),
+                                   detail={"by": staff.userid, "name": staff.name,
+                                           "reason": reason})
         return await self.confirm(no, actor)
 
     async def expedite(self, no: str, actor: str, reason: str = "") -> Outcome:
@@ -399,7 +410,9 @@ class OrderService:
                 order_id=order.id, waybill_no__isnull=False).exists():
             await self.catalog.fresh()
             customer = await Customer.get(id=order.customer_id)
-            lines = await _order_lines(order, self.catalog)
+            rows = await OrderLine.filter(order_id=order.id).order_by("id")
+            lines = [(self.catalog.products_by_id[r.product_id], r.qty, r.unit_price)
+                     for r in rows]
             plan = await self._plan(customer, customer.code, lines, order.address_raw,
                                     _order_invoice(order), order.campaign, None,
                                     order.credit_released_by, _now(), urgent=True)
@@ -411,14 +424,16 @@ class OrderService:
         try:
             async with in_transaction():
                 fresh = await Order.filter(id=order.id).select_for_update().get()
+                now = _now()
                 if plan and fresh.status == OrderStatus.allocated:
-                    await stock_q.release(await _reserved_moves(fresh))
-                    await stock_q.reserve(self._moves(plan))
+                    await reservations.release(fresh.id, now)
+                    await reservations.reserve(fresh.id, self._holds(plan, rows), now)
                     await self._write_shipments(fresh, plan, reserved=True)
                     fresh.promised_at = plan.promised_at
                 fresh.priority = max(fresh.priority, 1)
                 await fresh.save(update_fields=["priority", "promised_at"])
-                await _log(fresh, actor, "expedite", fresh.status, fresh.status, {
+                await orderstatus.note(Seen(fresh.id, no, fresh.status), actor=actor,
+                                       action="expedite", at=now, detail={
                     "reason": reason, "moved": bool(plan),
                     "promised_before": before.isoformat() if before else None,
                     "promised_after": fresh.promised_at.isoformat() if fresh.promised_at
@@ -435,31 +450,38 @@ class OrderService:
             fresh = await Order.filter(id=order.id).select_for_update().get()
             fresh.priority = max(fresh.priority, 1)
             await fresh.save(update_fields=["priority"])
-            await _log(fresh, actor, "expedite", fresh.status, fresh.status, {
+            await orderstatus.note(Seen(fresh.id, fresh.no, fresh.status), actor=actor,
+                                   action="expedite", at=_now(), detail={
                 "reason": reason, "moved": False,
                 "promised_before": before.isoformat() if before else None})
             await self._emit(ev.UrgentOrder(fresh.no, actor, reason, _now()))
         return Outcome(fresh, _gates_from(fresh))
 
-    async def ship(self, no: str, actor: str, waybill_for: Any) -> Order:
-        """Hand the order's shipments to carriers: waybill, deduct on_hand, release reservation."""
+    async def ship(self, no: str, actor: str) -> Order:
+        """The ship transaction, once every reserved shipment has its e-waybill (stored by
+        ShippingService, which calls this): the reservations are consumed (on-hand and
+        reserved go down together), the shipments and the order become `shipped`.
+
+        Raises NotFound, IllegalTransition, or WaybillMissing (nothing changed then).
+        """
         async with in_transaction():
             order = await Order.filter(no=no).select_for_update().get_or_none()
             if order is None:
                 raise NotFound(no)
             sm.check(no, order.status, OrderStatus.shipped)
+            ships = await Shipment.filter(order_id=order.id, reserved=True).order_by("seq")
+            if missing := [s.seq for s in ships if not s.waybill_no]:
+                raise WaybillMissing(f"order {no}: shipment(s) {missing} have no waybill")
             now = _now()
-            shipped = []
-            for s in await Shipment.filter(order_id=order.id, reserved=True).order_by("seq"):
-                await stock_q.deduct(_shipment_moves(s))
-                s.waybill_no = s.waybill_no or await waybill_for(order, s)
-                s.status, s.reserved, s.shipped_at = OrderStatus.shipped, False, now
-                await s.save(update_fields=["waybill_no", "status", "reserved", "shipped_at"])
-                shipped.append(ev.OrderShipped(no, s.seq, s.carrier or "", s.waybill_no, now))
+            await reservations.consume(order.id, now)
+            await Shipment.filter(id__in=[s.id for s in ships]).update(
+                status=OrderStatus.shipped, reserved=False, shipped_at=now)
+            await orderstatus.move(Seen(order.id, no, order.status),
+                                   Step(OrderStatus.shipped, "ship"), actor=actor, at=now,
+                                   columns={"shipped_at": now})
             order.status, order.shipped_at = OrderStatus.shipped, now
-            await order.save(update_fields=["status", "shipped_at"])
-            await _log(order, actor, "ship", OrderStatus.allocated, OrderStatus.shipped, {})
-            await self._emit(*shipped)
+            await self._emit(*(ev.OrderShipped(no, s.seq, s.carrier or "", s.waybill_no or "",
+                                               now) for s in ships))
         return order
 
     async def get(self, no: str) -> Order:
@@ -537,23 +559,6 @@ def _no_destination(needs: list[LineNeed], levels: Mapping[str, list[StockLevel]
     return Allocation((), tuple(shortages), {})
 
 
-async def _order_lines(order: Order, cat: Catalog) -> list[tuple[ProductInfo, int, Decimal]]:
-    rows = await OrderLine.filter(order_id=order.id).order_by("id")
-    return [(cat.products_by_id[r.product_id], r.qty, r.unit_price) for r in rows]
-
-
-async def _reserved_moves(order: Order) -> list[stock_q.StockMove]:
-    moves: list[stock_q.StockMove] = []
-    for s in await Shipment.filter(order_id=order.id, reserved=True):
-        moves += _shipment_moves(s)
-    return moves
-
-
-def _shipment_moves(s: Shipment) -> list[stock_q.StockMove]:
-    return [stock_q.StockMove(s.warehouse_id, ln["product_id"], ln["qty"], 0, ln["sku"])
-            for ln in s.lines]
-
-
 def _ship_summary(s: Mapping[str, Any]) -> dict[str, Any]:
     return {"warehouse": s["warehouse"], "carrier": s["carrier"],
             "promised_at": s["promised_at"].isoformat() if s["promised_at"] else None,
@@ -567,16 +572,3 @@ def _replace(gates: list[GateResult], new: GateResult) -> list[GateResult]:
 def _gates_from(order: Order) -> list[GateResult]:
     return [GateResult(g["code"], g["ok"], g["message"], g.get("checked", {}))
             for g in order.gates or []]
-
-
-def _entry(order: Order, actor: str, action: str, frm: Any, to: Any,
-           detail: Mapping[str, Any]) -> OrderLog:
-    return OrderLog(order=order, actor=actor, action=action,
-                    from_status=str(getattr(frm, "value", frm)) if frm else None,
-                    to_status=str(getattr(to, "value", to)) if to else None,
-                    detail=dict(detail))
-
-
-async def _log(order: Order, actor: str, action: str, frm: Any, to: Any,
-               detail: Mapping[str, Any]) -> None:
-    await _entry(order, actor, action, frm, to, detail).save()

@@ -40,11 +40,14 @@ async def parse_command(text: str, customer: str | None, settings: Settings) -> 
     return parse(text, index, customer).to_json()
 
 
+def _exists(path: str) -> bool:
+    return Path(path).exists()  # one stat, before any database work: not worth a thread
+
+
 async def _has_catalogue(settings: Settings) -> bool:
     from storage import db
 
-    if db.engine(settings.db_url) == "sqlite" and not Path(db.sqlite_path(settings.db_url)
-                                                            ).exists():
+    if db.engine(settings.db_url) == "sqlite" and not _exists(db.sqlite_path(settings.db_url)):
         return False
     await db.init(settings.db_url, create=False)
     try:

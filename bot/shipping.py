@@ -10,8 +10,8 @@ ZTO and JD refuse it, and the number a concurrent caller stored is taken instead
 When every shipment has its waybill, `OrderService.ship` deducts stock and moves the order in
 one transaction. A carrier error holds the shipment instead (`storage.shipping_models`): the
 carrier's own words, the attempts, and the next try after an exponential back-off with
-jitter; when the attempts run out `retry_at` is None and a person must act. Tracking pushes
-are subscribed after the ship commit, best effort (the sweep polls anyway).
+jitter (bot/retry.py); when the attempts run out `retry_at` is None and a person must act.
+Tracking pushes are subscribed after the ship commit, best effort (the sweep polls anyway).
 """
 
 from __future__ import annotations
@@ -23,14 +23,15 @@ import random
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from tortoise.transactions import in_transaction
 
 from bot.domain.orders import IllegalTransition
 from bot.events import ShipmentHeld
-from bot.ordering import NotFound, OrderService
+from bot.ordering import NotFound, OrderService, WaybillMissing
+from bot.retry import RetryPolicy
 from integrations import geocode
 from integrations.carriers import sandbox
 from integrations.carriers.base import (
@@ -59,26 +60,8 @@ Notify = Callable[[Sequence[Any]], Awaitable[None]]
 RETRY_ACTOR = "system:retry"
 # A refused repeat (ZTO, JD) while another caller's number is on its way to the database.
 DUPLICATE_WAIT_S, DUPLICATE_POLLS = 0.25, 12
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential back-off with ± `jitter` spread, capped; `max_attempts` failures give up."""
-
-    first_seconds: float = 60.0
-    factor: float = 2.0
-    cap_seconds: float = 3600.0
-    max_attempts: int = 8
-    jitter: float = 0.2
-
-    def retry_at(self, attempts: int, now: datetime, rand: float,
-                 at_least: float | None = None) -> datetime | None:
-        """When to try again after `attempts` failures (`rand` in [0, 1)); None: give up."""
-        if attempts >= self.max_attempts:
-            return None
-        delay = min(self.cap_seconds, self.first_seconds * self.factor ** (attempts - 1))
-        delay *= 1 + self.jitter * (2 * rand - 1)
-        return now + timedelta(seconds=max(delay, at_least or 0.0))
+# A refused or failed waybill: 1 min, doubling, capped at 1 h, 8 attempts, ±20 % spread.
+DEFAULT_POLICY = RetryPolicy()
 
 
 class Held(NamedTuple):
@@ -96,13 +79,9 @@ class ShipResult:
     held: list[Held] = field(default_factory=list)
 
 
-class WaybillMissing(RuntimeError):
-    """A reserved shipment without a waybill reached the ship transaction (re-allocated)."""
-
-
 class ShippingService:
     def __init__(self, service: OrderService, clients: Mapping[str, CarrierClient],
-                 notify: Notify | None = None, policy: RetryPolicy = RetryPolicy(),
+                 notify: Notify | None = None, policy: RetryPolicy = DEFAULT_POLICY,
                  clock: Callable[[], datetime] | None = None, *,
                  rand: Callable[[], float] = random.random) -> None:
         self.service = service
@@ -144,7 +123,7 @@ class ShippingService:
                              if s.id in known and not isinstance(a, CarrierError)])
         if held:
             return ShipResult(await self.service.get(no), False, held)
-        shipped = await self.service.ship(no, actor, _issued_already)
+        shipped = await self.service.ship(no, actor)
         if known:
             await holds.release_order(shipped.id)
         await self._subscribe(shipped)
@@ -253,10 +232,6 @@ class ShippingService:
                 continue
             shipped += result.shipped
         return shipped
-
-
-async def _issued_already(order: Order, shipment: Shipment) -> str:
-    raise WaybillMissing(f"shipment {order.no}-{shipment.seq} has no waybill")
 
 
 def reason_of(exc: CarrierError, carrier: str) -> str:

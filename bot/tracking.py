@@ -22,6 +22,7 @@ from typing import Any
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from bot import orderstatus
 from bot.domain import orders as sm
 from bot.domain import tracking as domain
 from bot.domain.tracking import (
@@ -32,6 +33,8 @@ from bot.domain.tracking import (
     TrackingConfig,
 )
 from bot.events import ShipmentStatusChanged
+from bot.orderstatus import Seen, Step
+from bot.retry import Pacer
 from integrations.carriers.base import (
     CarrierClient,
     CarrierError,
@@ -42,7 +45,6 @@ from integrations.carriers.base import (
 from integrations.carriers.kuaidi100 import COMPANIES as KUAIDI100_COMPANIES
 from integrations.carriers.sandbox import PREFIX as SANDBOX_PREFIX
 from integrations.carriers.sandbox import SandboxTrip
-from storage import orders_sql
 from storage import tracking_models as store
 from storage.models import OrderStatus, Shipment
 from storage.tracking_models import DESCRIPTION_MAX, LOCATION_MAX, ShipmentTracking
@@ -105,36 +107,6 @@ class _Due:
     phone: str
 
 
-class _Gate:
-    """Paces one carrier: one call per 1/rate seconds; `pause` backs the carrier off."""
-
-    def __init__(self, rate: float) -> None:
-        self.interval = 1.0 / rate
-        self._next = 0.0
-        self.paused_until = 0.0
-
-    def pause_left(self) -> float:
-        return self.paused_until - asyncio.get_running_loop().time()
-
-    def pause(self, seconds: float) -> None:
-        now = asyncio.get_running_loop().time()
-        self.paused_until = max(self.paused_until, now + seconds)
-
-    async def wait(self, max_pause: float) -> bool:
-        """Wait for this call's slot; False (at once) while backing off longer than max_pause."""
-        loop = asyncio.get_running_loop()
-        while True:
-            now = loop.time()
-            if self.paused_until - now > max_pause:
-                return False
-            slot = max(now, self._next, self.paused_until)
-            self._next = slot + self.interval
-            if slot > now:
-                await asyncio.sleep(slot - now)
-            if self.paused_until <= loop.time():
-                return True
-
-
 class TrackingService:
     def __init__(self, settings: Any, clients: Mapping[str, CarrierClient],
                  clock: Clock = lambda: datetime.now(UTC), *,
@@ -146,7 +118,7 @@ class TrackingService:
         self.config = config or getattr(settings, "tracking", None) or TrackingConfig()
         self._clock = clock
         self._on_changes = on_changes
-        self._gates: dict[str, _Gate] = {}
+        self._gates: dict[str, Pacer] = {}
         self._sem = asyncio.Semaphore(self.config.concurrency)
         self.unknown_waybills = 0
 
@@ -247,11 +219,17 @@ class TrackingService:
     async def _move(self, order_id: int, order: tuple[str, str], shipment_id: int,
                     ship: tuple[str, str | None, str | None], tl: Timeline
                     ) -> list[ShipmentStatusChanged]:
+        """Move the shipment, then its order, as the carrier reports (bot/domain/orders.py
+        `carrier_move`: stale reports are ignored, reports about an order not handed over
+        raise IllegalTransition and roll the whole shipment back)."""
         if tl.derived is None:
             return []
         target = domain.order_status_for(tl.derived.status)
         old, ship_carrier, waybill = OrderStatus(ship[0]), ship[1], ship[2] or ""
-        if target == old or not sm.can_move(old, target):
+        if not sm.carrier_move(order[0], old, target):
+            if target != old:
+                log.info("tracking: %s %s → %s ignored (stale)", waybill, old.value,
+                         target.value)
             return []
         delivered = tl.derived.at if target == OrderStatus.delivered else None
         await store.set_shipment(shipment_id, target.value, delivered)
@@ -269,15 +247,14 @@ class TrackingService:
         rows = await store.order_shipments(order_id)
         target = sm.derived_status(OrderStatus(s) for s, _ in rows)
         old = OrderStatus(order[1])
-        if target == old or not sm.can_move(old, target):
+        if not sm.carrier_move(order[0], old, target):
             return None, None
-        delivered = None
+        columns: dict[str, Any] = {}
         if target == OrderStatus.delivered:
-            delivered = max((at for _, at in rows if at is not None),
-                            default=tl.derived.at if tl.derived else None)
-        await store.set_order(order_id, target.value, delivered)
-        await orders_sql.insert_log(order_id, self._now(), [orders_sql.LogEntry(
-            f"carrier:{carrier}", "track", old.value, target.value, detail)])
+            columns["delivered_at"] = max((at for _, at in rows if at is not None),
+                                          default=tl.derived.at if tl.derived else None)
+        await orderstatus.move(Seen(order_id, order[0], old), Step(target, "track", detail),
+                               actor=f"carrier:{carrier}", at=self._now(), columns=columns)
         return old, target
 
     # ---- sweep ---------------------------------------------------------------------------
@@ -334,10 +311,11 @@ class TrackingService:
         await asyncio.gather(*(self._worker(code, limits, batches, now, started, report)
                                for _ in range(workers)))
 
-    def _gate(self, code: str, limits: CarrierLimits) -> _Gate:
+    def _gate(self, code: str, limits: CarrierLimits) -> Pacer:
+        """The carrier's pace: one call per 1/rate seconds; paused while it backs us off."""
         gate = self._gates.get(code)
         if gate is None or gate.interval != 1.0 / limits.rate_per_second:
-            gate = self._gates[code] = _Gate(limits.rate_per_second)
+            gate = self._gates[code] = Pacer(1.0 / limits.rate_per_second)
         return gate
 
     async def _worker(self, code: str, limits: CarrierLimits, batches: Iterator[list[_Due]],
@@ -376,7 +354,7 @@ class TrackingService:
         for next_at, ids in by_next.items():
             await store.mark_polled(ids, at, next_at)
 
-    async def _query(self, code: str, limits: CarrierLimits, gate: _Gate, batch: list[_Due],
+    async def _query(self, code: str, limits: CarrierLimits, gate: Pacer, batch: list[_Due],
                      at: datetime, report: SweepReport) -> list[TrackingEvent] | None:
         asks = [(d.waybill, d.phone if limits.send_phone else None) for d in batch]
         report.queried += len(batch)

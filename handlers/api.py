@@ -244,7 +244,8 @@ async def release_order(request: web.Request) -> web.Response:
         errs.add("reason", "required", "放行需要写明原因")
     errs.raise_if_any()
     result = await svc.release_credit(request.match_info["no"], str(by), str(reason))
-    body = await order_json(result.order, svc, tracking=request.app[TRACKING]) if result.order else {}
+    body = (await order_json(result.order, svc, tracking=request.app[TRACKING])
+            if result.order else {})
     if not result.ok:
         raise Problem(409, "已放行信用额度，但订单仍未通过其他校验", [
             {"gate": g.code, "code": f"{g.code}_failed", "message": g.message}

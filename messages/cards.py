@@ -13,7 +13,8 @@ from typing import Any
 
 SOURCE = {"desc": "履约助手", "desc_color": 0}
 STATE_TITLE = {
-    "open": "订单待确认", "held": "订单已挂起", "confirmed": "订单已确认", "cancelled": "订单已取消",
+    "open": "订单待确认", "held": "订单已挂起", "confirmed": "订单已确认",
+    "cancelled": "订单已取消",
 }
 MAX_LINES_SHOWN = 4  # horizontal_content_list holds 6 items: lines + 合计 + 额度
 

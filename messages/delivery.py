@@ -34,7 +34,7 @@ from messages.channels import (
     oa_template_ids,
 )
 from messages.notify import NotifyConfig, dead_letter_hook, plan
-from messages.outbox import OutboxDispatcher, limits_from
+from messages.outbox import ChannelLimit, OutboxDispatcher, limits_from
 from messages.render import load
 from storage import outbox
 
@@ -98,8 +98,13 @@ def build_dispatcher(settings: Any, channels: Mapping[str, Channel], cfg: Notify
     """
     return OutboxDispatcher(
         channels, worker_id=worker_id or stable_worker_id(settings),
-        renderer=load(templates_table), limits=limits_from(_table(notify_table, "limits")),
+        renderer=load(templates_table), limits=channel_limits(notify_table),
         quiet=cfg.quiet, on_dead=dead_letter_hook(cfg))
+
+
+def channel_limits(notify_table: Mapping[str, Any] | None) -> dict[str, ChannelLimit]:
+    """``[notify.limits.<channel>]`` checked (ConfigError names the bad key)."""
+    return limits_from(_table(notify_table, "limits"))
 
 
 class Notifier:

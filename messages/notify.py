@@ -8,6 +8,8 @@ flow 2). It decides, per event:
 |---|---|---|
 | OrderConfirmed | order_confirmed.wechat_oa | the customer (openid) |
 | OrderConfirmed, customer without openid | customer_unbound.wecom_app | the salesperson |
+| OrderCancelled, once told 已确认 | order_cancelled.wechat_oa | the customer |
+| OrderCancelled | order_cancelled.wecom_app | the salesperson (not who cancelled) |
 | OrderShipped | shipped.wechat_oa | the customer |
 | ShipmentStatusChanged → out_for_delivery | out_for_delivery.wechat_oa | the customer |
 | ShipmentStatusChanged → delivered | delivered.wechat_oa (critical) | the customer |
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -39,11 +41,13 @@ from bot import events as ev
 from bot.config import ConfigError
 from messages import facts
 from messages.facts import OrderFacts, ShipmentFacts
+from storage import notify_sql
 from storage.outbox import Notification
 
 log = logging.getLogger(__name__)
 CUSTOMER_STATUSES = {"out_for_delivery": "out_for_delivery", "delivered": "delivered"}
 SALES_STATUSES = frozenset({"exception", "returned"})
+_KIND_STATUS = {"order_confirmed": "confirmed", "order_cancelled": "cancelled"}
 CHANNELS = ("wechat_oa", "wecom_app", "wecom_group", "console")
 
 __all__ = ["Notification", "NotifyConfig", "QuietHours", "dead_letter_hook", "plan",
@@ -144,6 +148,8 @@ async def plan(event: Any, cfg: NotifyConfig, now: datetime | None = None) -> li
             return [push, *await _to_sales("customer_unbound", event, order, cfg,
                                            _unbound_context(order, cfg))]
         return [push]
+    if isinstance(event, ev.OrderCancelled):
+        return await _cancelled(event, order, cfg, now)
     if isinstance(event, ev.OrderShipped):
         ship = order.shipment(seq=event.shipment_seq)
         return [_customer("shipped", event, order, ship, cfg, now, waybill=event.waybill_no,
@@ -176,6 +182,23 @@ async def _status_changed(event: Any, order: OrderFacts, cfg: NotifyConfig, now:
         context = _exception_context(event, order, cfg)
         return await _to_sales("shipment_exception", event, order, cfg, context)
     return []
+
+
+async def _cancelled(event: ev.OrderCancelled, order: OrderFacts, cfg: NotifyConfig,
+                     now: datetime) -> list[Notification]:
+    """The customer hears of it only if they were told 已确认 (or are about to be); the
+    salesperson always, unless it was they who cancelled."""
+    push = _customer("order_cancelled", event, order, None, cfg, now)
+    # One variable set for both templates (render.VARIABLES is per event).
+    context = {**push.context, "取消人": await facts.staff_name(event.by),
+               "原因": event.reason or "未说明", "原状态": facts.status_zh(event.was)}
+    out = []
+    if await notify_sql.told(order.no, "order_confirmed"):
+        out.append(replace(push, context=context))
+    users = [u for u in await _sales_recipients(order, cfg) if u != event.by]
+    out += [_staff("order_cancelled", ev.event_id(event), cfg.staff_channel, u, context,
+                   order.no) for u in users]
+    return out
 
 
 def _customer(kind: str, event: Any, order: OrderFacts, ship: ShipmentFacts | None,
@@ -212,7 +235,7 @@ def customer_context(kind: str, order: OrderFacts, ship: ShipmentFacts | None,
         "运单号": waybill or (ship.waybill if ship else "") or facts.UNKNOWN,
         "预计送达时间": eta, "时间": eta, "地址": facts.mask_address(order.address),
         "跟踪链接": cfg.link(order.no), "包裹": facts.parcel(order, ship),
-        "状态": facts.status_zh(kind if kind != "order_confirmed" else "confirmed"),
+        "状态": facts.status_zh(_KIND_STATUS.get(kind, kind)),
         "事件时间": facts.fmt_time(at), "发货仓": ship.warehouse if ship else "",
     }
 
@@ -320,8 +343,8 @@ async def _daily_report(event: ev.DailyReport, cfg: NotifyConfig) -> list[Notifi
 
 CHANNEL_ZH = {"wechat_oa": "公众号", "wecom_app": "企业微信", "wecom_group": "群机器人",
               "console": "控制台"}
-EVENT_ZH = {"order_confirmed": "订单确认", "shipped": "已出库", "out_for_delivery": "已派件",
-            "delivered": "签收成功"}
+EVENT_ZH = {"order_confirmed": "订单确认", "order_cancelled": "订单取消", "shipped": "已出库",
+            "out_for_delivery": "已派件", "delivered": "签收成功"}
 
 
 async def plan_dead_letter(dedup: str, event: str, channel: str, order_no: str | None,

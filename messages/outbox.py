@@ -9,9 +9,9 @@ One dispatcher per process (several per database on PostgreSQL). Per row:
    flight and `count` sends per `period`, spread evenly (per process: give each of N
    instances 1/N of a shared limit).
 4. Settle: sent (with the remote id and the rendered text); `Throttled` → back after
-   `retry_after`, attempt refunded; `Retry` → exponential back-off with jitter, dead after
-   `max_attempts`; `Permanent` → dead letter with the reason, plus an alert to the sales
-   owner for customer pushes (`on_dead`), in one transaction.
+   `retry_after`, attempt refunded; `Retry` → exponential back-off with jitter
+   (bot/retry.py), dead after `max_attempts`; `Permanent` → dead letter with the reason,
+   plus an alert to the sales owner for customer pushes (`on_dead`), in one transaction.
 
 Delivery guarantee (kill -9, a lost database connection, an expired lease): a row is
 claimed with a lease; if the process dies after the channel accepted the message but before
@@ -39,6 +39,7 @@ from datetime import UTC, datetime, timedelta
 
 from tortoise.transactions import in_transaction
 
+from bot.retry import Pacer, RetryPolicy
 from integrations.wecom import SlidingWindow
 from messages.channels import Channel, Outgoing, Permanent, Retry, Throttled
 from messages.notify import QuietHours
@@ -71,21 +72,9 @@ DEFAULT_LIMITS: Mapping[str, ChannelLimit] = {
 }
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    base: float = 5.0  # seconds before the second attempt
-    factor: float = 2.0
-    cap: float = 3600.0
-    max_attempts: int = 8
-    jitter: float = 0.5  # the delay is cut by up to this fraction, at random
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Seconds to wait after failed attempt number `attempt` (1-based)."""
-        raw = min(self.cap, self.base * self.factor ** max(0, attempt - 1))
-        return raw * (1.0 - self.jitter * rng.random())
-
-
-DEFAULT_POLICY = RetryPolicy()
+# 5 s before the second attempt, doubling, capped at an hour, dead after 8 attempts; each
+# delay spread by ±50 % so a burst of failures does not come back as a burst.
+DEFAULT_POLICY = RetryPolicy(first_seconds=5.0, jitter=0.5)
 DEFAULT_QUIET = QuietHours()
 
 
@@ -103,18 +92,28 @@ class _Lane:
     """
 
     def __init__(self, limit: ChannelLimit, horizon: float) -> None:
-        self.limit = limit
-        self.interval = limit.period / max(1, limit.count)
         self.horizon = horizon
-        self.sem = asyncio.Semaphore(limit.concurrency)
+        self.pacer = Pacer(limit.period / max(1, limit.count))
         self.window = SlidingWindow(limit.count, limit.period)
         self.inflight = 0
-        self._next = 0.0
+        self.apply(limit)
+
+    def apply(self, limit: ChannelLimit) -> None:
+        """New limits (config reload), from the next send on. The window keeps the recent
+        sends, so the new count holds at once; sends already in flight keep their place."""
+        self.limit = limit
+        self.pacer.interval = limit.period / max(1, limit.count)
+        self.window.limit, self.window.period = limit.count, limit.period
+        self.sem = asyncio.Semaphore(limit.concurrency)
+
+    @property
+    def interval(self) -> float:
+        return self.pacer.interval
 
     def room(self, now: float) -> int:
         """How many more rows to claim now: as many as can start within the horizon (so no
         claimed row waits near its lease), and at most twice the concurrency in flight."""
-        ahead = now + self.horizon - max(now, self._next)
+        ahead = now + self.horizon - max(now, self.pacer.next_free)
         slots = int(ahead / self.interval) + 1 if ahead >= 0 else 0
         return max(0, min(slots, 2 * self.limit.concurrency - self.inflight))
 
@@ -122,16 +121,14 @@ class _Lane:
         """Seconds until `room` can be non-zero; None while only a finishing send can."""
         if self.inflight >= 2 * self.limit.concurrency:
             return None
-        return max(0.0, self._next - self.horizon - now)
+        return max(0.0, self.pacer.next_free - self.horizon - now)
 
     async def slot(self) -> None:
         """Book the next send time, wait for it, then for the hard window: a task that woke
         late must not crowd the one after it into the same window."""
         loop = asyncio.get_running_loop()
         now = loop.time()
-        at = max(now, self._next)
-        self._next = at + self.interval
-        await asyncio.sleep(at - now)
+        await asyncio.sleep(self.pacer.book(now) - now)
         for _ in range(1000):  # bounded; each round waits for the window's oldest send
             wait = self.window.wait("c", loop.time())
             if wait <= 0:
@@ -186,6 +183,26 @@ class OutboxDispatcher:
         """Wait for the sends `deliver_claimed` started (at shutdown)."""
         if self._direct:
             await asyncio.gather(*self._direct, return_exceptions=True)
+    def apply_config(self, *, quiet: QuietHours | None,
+                     limits: Mapping[str, ChannelLimit] | None = None,
+                     renderer: Renderer | None = None) -> None:
+        """New quiet hours, channel limits and templates for the running dispatcher (config
+        reload): rows claimed from now on follow them; sends in flight finish as they are."""
+        self._quiet = quiet
+        if renderer is not None:
+            self.renderer = renderer
+        merged = {**DEFAULT_LIMITS, **(limits or {})}
+        for name, lane in self._lanes.items():
+            lane.apply(merged.get(name, ChannelLimit()))
+        self._wake.set()
+
+    @property
+    def quiet(self) -> QuietHours | None:
+        return self._quiet
+
+    def limit_of(self, channel: str) -> ChannelLimit:
+        """The limit the channel's lane paces by now."""
+        return self._lanes[channel].limit
 
     # ---- loops ---------------------------------------------------------------------------
 
@@ -319,11 +336,11 @@ class OutboxDispatcher:
         return self._clock() + timedelta(seconds=max(0.0, seconds))
 
     async def _retry(self, row: Claimed, reason: str) -> None:
-        if row.attempts >= self.policy.max_attempts:
+        if self.policy.gives_up(row.attempts):
             await self._dead(row, f"重试{row.attempts}次仍失败：{reason}")
             return
         self.stats["retried"] += 1
-        delay = self.policy.delay(row.attempts, self._rng)
+        delay = self.policy.delay(row.attempts, self._rng.random())
         await outbox.mark_retry(row, self._later(delay), reason)
 
     async def _dead(self, row: Claimed, reason: str) -> None:

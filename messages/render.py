@@ -45,6 +45,7 @@ CUSTOMER_VARS = frozenset({
 })
 VARIABLES: Mapping[str, frozenset[str]] = {
     "order_confirmed": CUSTOMER_VARS,
+    "order_cancelled": CUSTOMER_VARS | {"取消人", "原因", "原状态"},  # customer and sales
     "shipped": CUSTOMER_VARS,
     "out_for_delivery": CUSTOMER_VARS,
     "delivered": CUSTOMER_VARS,

@@ -8,8 +8,6 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
-MONEY = {"max_digits": 14, "decimal_places": 2}
-
 
 class Role(StrEnum):
     sales = "sales"
@@ -48,10 +46,10 @@ class Customer(Model):
     code = fields.CharField(32, unique=True)
     name = fields.CharField(128)
     aliases: Any = fields.JSONField(default=list)
-    credit_limit = fields.DecimalField(**MONEY, default=0)
+    credit_limit = fields.DecimalField(max_digits=14, decimal_places=2, default=0)
     # Open exposure: totals of confirmed orders not yet paid. Moved only by conditional
     # updates in storage/orders.py so two racing confirmations cannot both pass the limit.
-    exposure = fields.DecimalField(**MONEY, default=0)
+    exposure = fields.DecimalField(max_digits=14, decimal_places=2, default=0)
     contact = fields.CharField(64, default="")
     phone = fields.CharField(32, default="")
     address = fields.CharField(256, default="")
@@ -89,7 +87,7 @@ class Product(Model):
     category = fields.CharField(16, db_index=True)
     brand = fields.CharField(64, default="")
     unit = fields.CharField(8, default="件")
-    price = fields.DecimalField(**MONEY, default=0)
+    price = fields.DecimalField(max_digits=14, decimal_places=2, default=0)
     models = fields.CharField(256, default="")
     active = fields.BooleanField(default=True)
 
@@ -188,7 +186,7 @@ class Order(Model):
     tax_id = fields.CharField(32, default="")
     bank = fields.CharField(128, default="")
     account = fields.CharField(64, default="")
-    total = fields.DecimalField(**MONEY, default=0)
+    total = fields.DecimalField(max_digits=14, decimal_places=2, default=0)
     gates: Any = fields.JSONField(default=list)
     credit_released_by = fields.CharField(64, null=True)
     promised_at = fields.DatetimeField(null=True)
@@ -214,8 +212,8 @@ class OrderLine(Model):
     name = fields.CharField(128)
     category = fields.CharField(16, default="")
     qty = fields.IntField()
-    unit_price = fields.DecimalField(**MONEY)
-    amount = fields.DecimalField(**MONEY)
+    unit_price = fields.DecimalField(max_digits=14, decimal_places=2)
+    amount = fields.DecimalField(max_digits=14, decimal_places=2)
 
     class Meta:
         table = "order_lines"

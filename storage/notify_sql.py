@@ -33,6 +33,16 @@ async def order_facts(order_no: str) -> list[list[Any]]:
     return rows
 
 
+_TOLD = Stmt("SELECT 1 FROM outbox WHERE order_no = ? AND event = ? AND status <> 'dead' "
+             "LIMIT 1")
+
+
+async def told(order_no: str, event: str) -> bool:
+    """Whether a notification of `event` about the order was sent or is on its way (any
+    row but a dead letter)."""
+    return bool(await sql.fetch(_TOLD, (order_no, event)))
+
+
 OUTBOX_COLS = ("dedup_key", "event", "channel", "recipient", "template", "context",
                "order_no", "status", "quiet", "attempts", "not_before", "next_attempt_ms",
                "created_at", "updated_at")

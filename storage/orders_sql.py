@@ -132,9 +132,6 @@ _INSERT_ORDER = Stmt(
        "$1 || (SELECT CASE WHEN id < 1000000 THEN lpad(id::text, 6, '0') ELSE id::text END "
        f"FROM n), {', '.join(f'${i}' for i in range(2, len(_INSERT_COLS) + 2))}) "
        "RETURNING id, no")
-_MARK_ALLOCATED = Stmt(
-    "UPDATE orders SET status = ?, gates = ?, promised_at = ?, confirmed_at = ? "
-    "WHERE id = ? AND status IN (?, ?)")
 _DELETE_SHIPMENTS = Stmt("DELETE FROM shipments WHERE order_id = ?")
 
 
@@ -246,13 +243,36 @@ async def replace_shipments(order_id: int, ships: Sequence[NewShipment], reserve
     return models
 
 
-async def mark_allocated(order_id: int, gates: list[dict[str, Any]],
-                         promised_at: datetime | None, confirmed_at: datetime) -> bool:
-    """draft/on_hold → allocated; False when the order was in neither (a racing change)."""
-    n = await sql.execute(_MARK_ALLOCATED, (
-        OrderStatus.allocated.value, JSON_DUMPS(gates), _utc(promised_at), _utc(confirmed_at),
-        order_id, OrderStatus.draft.value, OrderStatus.on_hold.value))
+# Columns a status change may set beside the status (whitelisted: names go into the SQL).
+STATUS_COLUMNS = frozenset({"gates", "promised_at", "confirmed_at", "shipped_at",
+                            "delivered_at"})
+
+
+async def set_status(order_id: int, seen: OrderStatus, to: OrderStatus,
+                     columns: Mapping[str, Any] | None = None) -> bool:
+    """orders.status seen → to (and `columns`) in one conditional UPDATE; False when the
+    order is no longer `seen` (a racing change). Only bot/orderstatus.py calls this: it
+    checks the state machine first and writes the order log."""
+    cols = tuple(sorted(columns or {}))
+    if not set(cols) <= STATUS_COLUMNS:
+        raise ValueError(f"not a status column: {sorted(set(cols) - STATUS_COLUMNS)}")
+    values = [_db_value((columns or {})[c]) for c in cols]
+    n = await sql.execute(_set_status_stmt(cols), (to.value, *values, order_id, seen.value))
     return n == 1
+
+
+@lru_cache(maxsize=32)
+def _set_status_stmt(cols: tuple[str, ...]) -> Stmt:
+    sets = "".join(f", {c} = ?" for c in cols)
+    return Stmt(f"UPDATE orders SET status = ?{sets} WHERE id = ? AND status = ?")
+
+
+def _db_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return _utc(value)
+    if isinstance(value, list | dict):
+        return JSON_DUMPS(value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -268,7 +288,8 @@ _LOG_COLS = ("order_id", "at", "actor", "action", "from_status", "to_status", "d
 
 
 async def insert_log(order_id: int, at: datetime, entries: Iterable[LogEntry]) -> None:
-    """Append entries to order_log in one statement."""
+    """Append entries to order_log in one statement (the order log's only writer; callers
+    go through bot/orderstatus.py)."""
     args: list[Any] = []
     n = 0
     for e in entries:

@@ -19,6 +19,7 @@ Used by storage/db.py as the engine `storage.sqlite_inline`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 import time
@@ -88,10 +89,9 @@ class Checkpointer(threading.Thread):
         conn = sqlite3.connect(self._filename, isolation_level=None, check_same_thread=False)
         try:
             while not self._stopping.wait(self._every):
-                try:
+                # busy or locked: the next round tries again
+                with contextlib.suppress(sqlite3.Error):
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except sqlite3.Error:  # busy or locked: the next round tries again
-                    pass
         finally:
             conn.close()
 

@@ -91,7 +91,6 @@ _LOCK_ORDER = Stmt("SELECT no, status FROM orders WHERE id = ?",
 _ORDER_SHIPMENTS = Stmt("SELECT status, delivered_at FROM shipments "
                         "WHERE order_id = ? AND status <> 'cancelled'")
 _SET_SHIPMENT = Stmt("UPDATE shipments SET status = ?, delivered_at = ? WHERE id = ?")
-_SET_ORDER = Stmt("UPDATE orders SET status = ?, delivered_at = ? WHERE id = ?")
 
 
 def utc(at: datetime | None) -> datetime | None:
@@ -188,10 +187,6 @@ async def order_shipments(order_id: int) -> list[tuple[str, datetime | None]]:
     """(status, delivered_at) of the order's shipments that are not cancelled."""
     rows = await sql.fetch(_ORDER_SHIPMENTS, (order_id,))
     return [(str(s), _time(at) if at is not None else None) for s, at in rows]
-
-
-async def set_order(order_id: int, status: str, delivered_at: datetime | None) -> None:
-    await sql.execute(_SET_ORDER, (status, utc(delivered_at), order_id))
 
 
 @lru_cache(maxsize=64)

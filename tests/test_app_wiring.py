@@ -79,6 +79,28 @@ async def test_confirmation_is_told_to_the_customer_with_a_working_tracking_link
     assert page.status == 200 and no in await page.text()
 
 
+async def test_cancelling_tells_the_customer_told_of_it_and_the_salesperson(client):
+    no = await confirmed(client)
+    assert await client.app[OUTBOX].run_once() == 1  # 订单已确认 reached the customer
+    status, body = await post(client, f"/api/orders/{no}/cancel", {"reason": "客户改单"})
+    assert status == 200 and body["status"] == "cancelled", body
+    sent = await rows(event="order_cancelled")
+    # no salesperson on an API order and no owner: the managers hear of it
+    assert [(r.channel, r.recipient) for r in sent] == [("console", "客户:C0001"),
+                                                        ("console", "lina")]
+    assert await client.app[OUTBOX].run_once() == 2
+    texts = [m.text for m in list(client.app[OUTBOX].channels["console"].messages)[1:]]
+    assert texts[0].endswith(f"您的订单{no}已取消，不会发货。如有疑问请联系您的销售。")
+    assert texts[1].startswith(f"订单{no}（杭州西湖恒通汽修厂）已被") and "客户改单" in texts[1]
+    # a draft nobody confirmed: the customer never heard of it, only the salesperson hears
+    status, body = await post(client, "/api/orders",
+                              {"customer": "C0001", "lines": [{"sku": "FLT00001", "qty": 1}]})
+    status, _ = await post(client, f"/api/orders/{body['no']}/cancel")
+    assert status == 200
+    assert [r.recipient for r in await rows(event="order_cancelled", order_no=body["no"])] == [
+        "lina"]
+
+
 async def test_a_failed_notification_plan_rolls_the_confirmation_back(client):
     status, body = await post(client, "/api/orders",
                               {"customer": "C0001", "lines": [{"sku": "FLT00001", "qty": 10}]})
@@ -186,7 +208,7 @@ async def test_customer_pushes_wait_for_morning_but_delivery_does_not(world, set
     [row] = await rows(event="order_confirmed")
     assert row.quiet and row.next_attempt_ms > datetime.now(UTC).timestamp() * 1000
     assert await client.app[OUTBOX].run_once() == 0
-    ship = await client.app[SERVICE].ship(no, "warehouse", _sandbox_waybill)
+    ship = (await client.app[SHIPPING].ship(no, "warehouse")).order
     s = await Shipment.get(order_id=ship.id)
     await client.app[carrier_push.TRACKING].apply([TrackingEvent(
         s.waybill_no, "sandbox", CommonStatus.DELIVERED, datetime.now(UTC), "杭州市", "已签收")])
@@ -195,12 +217,6 @@ async def test_customer_pushes_wait_for_morning_but_delivery_does_not(world, set
     assert await client.app[OUTBOX].run_once() == 1
     await delivered.refresh_from_db()
     assert delivered.status == OutboxStatus.sent
-
-
-async def _sandbox_waybill(order: Any, shipment: Any) -> str:
-    from integrations.carriers.sandbox import issue_waybill
-
-    return await issue_waybill(order, shipment)
 
 
 # ---- scheduled alerts ------------------------------------------------------------------

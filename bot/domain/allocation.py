@@ -186,7 +186,8 @@ class _Pool:
         return Pick(need.index, need.sku, wh, qty, self.floor(need.sku, wh, rule), rule.name)
 
 
-def allocate(lines: Sequence[LineNeed], dest: Destination, stock: Mapping[str, Sequence[StockLevel]],
+def allocate(lines: Sequence[LineNeed], dest: Destination,
+             stock: Mapping[str, Sequence[StockLevel]],
              warehouses: Mapping[str, WarehouseInfo], settings: Settings,
              campaign: str | None = None, preferred: str | None = None,
              rank: Rank | None = None) -> Allocation:
@@ -235,7 +236,8 @@ def _fewest_splits(lines: list[LineNeed], order: list[str], rule: AllocationRule
     """Assign whole lines to as few warehouses as possible; return lines left over."""
     remaining = list(lines)
     while remaining:
-        best, served = None, []
+        best: str | None = None
+        served: list[LineNeed] = []
         for wh in order:  # order is by distance, so ties go to the nearest
             can = [ln for ln in remaining if pool.servable(ln.sku, wh, rule) >= ln.qty]
             if len(can) > len(served):

@@ -1,4 +1,20 @@
-"""The order state machine. Every transition is checked here and logged by the caller."""
+"""The order state machine. Every transition is checked here; bot/orderstatus.py is the one
+writer that applies it (and logs it).
+
+Carrier events are facts about a parcel, not commands, and arrive late, twice and out of
+order, so `carrier_move` decides explicitly what a carrier-reported status does:
+
+- the same status, or one the order is already past (out_for_delivery after delivered,
+  in_transit after out_for_delivery), or anything about a delivered or cancelled order:
+  ignored as stale (False), never a step back;
+- a legal step forward from a handed-over state (shipped, in_transit, out_for_delivery,
+  exception): applied (True);
+- anything about an order our records have not handed to a carrier (draft, confirmed,
+  on_hold, allocated): IllegalTransition. A carrier never moves an order to `shipped`:
+  shipping deducts the stock (OrderService.ship). The caller's transaction rolls back, so
+  the event is not stored and is applied once the order has shipped (a push is answered
+  503 and sent again; the sweep asks again).
+"""
 
 from __future__ import annotations
 
@@ -39,12 +55,31 @@ class IllegalTransition(Exception):
 
 
 def can_move(current: S, wanted: S) -> bool:
+    """Whether the state machine allows current → wanted."""
     return wanted in TRANSITIONS[current]
 
 
 def check(no: str, current: S, wanted: S) -> None:
+    """Raise IllegalTransition unless current → wanted is allowed."""
     if not can_move(current, wanted):
         raise IllegalTransition(no, current, wanted)
+
+
+# The order is in the carrier's hands: its events may move it.
+HANDED_OVER = frozenset({S.shipped, S.in_transit, S.out_for_delivery, S.exception})
+FINAL = frozenset({S.delivered, S.cancelled})
+
+
+def carrier_move(no: str, current: S, reported: S) -> bool:
+    """Apply (True) or ignore as stale (False) a carrier-reported status; raise
+    IllegalTransition for an order not handed over (see the module docstring)."""
+    if reported == current or current in FINAL:
+        return False
+    if current not in HANDED_OVER:
+        raise IllegalTransition(no, current, reported)
+    # From a handed-over state every illegal target is behind it (or `shipped` after an
+    # exception): a late or out-of-order event.
+    return can_move(current, reported)
 
 
 def derived_status(shipment_statuses: Iterable[S]) -> S:

@@ -123,7 +123,10 @@ def order_status_for(status: CommonStatus) -> OrderStatus:
 
 
 def is_terminal(status: CommonStatus | str | None) -> bool:
-    return bool(status) and CommonStatus(status) in TERMINAL
+    """Delivered or returned: nothing moves a shipment on from there."""
+    if not status:
+        return False
+    return CommonStatus(status) in TERMINAL
 
 
 # ---- stuck shipments -----------------------------------------------------------------------
@@ -223,9 +226,9 @@ _CARRIER = {"rate_per_second", "batch_size", "min_gap_minutes", "concurrency",
 def _parse(table: Mapping[str, Any], where: str) -> TrackingConfig:
     _known(table, _TOP, where)
     base = TrackingConfig()
-    nums = {k: _positive(table[k], f"{where}.{k}") for k in _TOP - {"stuck_hours", "carriers",
-                                                                      "route", "concurrency"}
-            if k in table}
+    nums: dict[str, Any] = {
+        k: _positive(table[k], f"{where}.{k}")
+        for k in _TOP - {"stuck_hours", "carriers", "route", "concurrency"} if k in table}
     if "concurrency" in table:
         nums["concurrency"] = int(_positive(table["concurrency"], f"{where}.concurrency"))
     stuck_table = _mapping(table.get("stuck_hours", {}), f"{where}.stuck_hours")

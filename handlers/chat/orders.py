@@ -37,7 +37,8 @@ async def place_from_text(msg: Incoming, actor: Staff | None, service: OrderServ
     draft = await parser.parse(msg.text)
     if not draft["lines"]:
         return [TextReply("没看懂这条消息。下单请写客户、商品和数量，例如：\n"
-                          "恒通汽修 BRK00012 前刹车片 x20 送杭州市西湖区文三路100号\n发送“帮助”看全部用法。")]
+                          "恒通汽修 BRK00012 前刹车片 x20 送杭州市西湖区文三路100号\n"
+                          "发送“帮助”看全部用法。")]
     return await continue_draft(draft, msg, actor, service)
 
 
@@ -64,7 +65,8 @@ async def _ask_line(draft: dict[str, Any], i: int, msg: Incoming) -> list[Reply]
     line = draft["lines"][i]
     options = [(c["sku"], f"{c['sku']} {c['name']}") for c in line.get("candidates", [])]
     if not options:
-        return [TextReply(f"第{i + 1}行“{line['name']}”找不到对应商品，请写商品编码或更完整的名称")]
+        return [TextReply(f"第{i + 1}行“{line['name']}”找不到对应商品，"
+                          "请写商品编码或更完整的名称")]
     return [await _choice(msg, draft, {"field": "line", "index": i}, f"第{i + 1}行请选择商品",
                           line["name"], options)]
 

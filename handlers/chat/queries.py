@@ -21,7 +21,7 @@ HELP = """履约助手用法：
 • 查库存 商品编码或名称
 • 查单 订单号
 • 查物流 订单号
-• 帮助"""
+• 帮助"""  # noqa: E501 (one line of the message, as people read it)
 MANAGER_HELP = """
 经理（在群里@我）：
 • 加急 订单号 —— 提高优先级，按最快送达重新分仓并通知仓库

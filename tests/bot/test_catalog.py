@@ -14,8 +14,8 @@ async def test_snapshot_reloads_only_when_the_catalog_counter_moves(world, setti
     await cat.fresh()
     assert "OIL00002" not in cat.products  # written behind its back: no version bump
     csv = tmp_path / "p.csv"
-    csv.write_text("商品编码,商品名称,品类,品牌,单位,单价\nOIL00003,嘉实多 极护 0W-20 4L,OIL,嘉实多,桶,329\n",
-                   encoding="utf-8")
+    csv.write_text("商品编码,商品名称,品类,品牌,单位,单价\n"
+                   "OIL00003,嘉实多 极护 0W-20 4L,OIL,嘉实多,桶,329\n", encoding="utf-8")
     report = await import_file("products", csv)
     assert report.written and await meta.value(meta.CATALOG) == 1
     await cat.fresh()

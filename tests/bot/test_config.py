@@ -46,7 +46,7 @@ def test_errors_name_the_key(tmp_path, text, key):
 
 
 def test_broken_toml_and_missing_file_are_clear(tmp_path):
-    with pytest.raises(config.ConfigError, match="config.toml"):
+    with pytest.raises(config.ConfigError, match=r"config\.toml"):
         config.load(write(tmp_path, "[server\n"), {})
     with pytest.raises(config.ConfigError, match="not found"):
         config.load(tmp_path / "nope.toml", {})

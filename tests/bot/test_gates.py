@@ -13,12 +13,12 @@ GOOD_USCC = uscc_with_check("91330106MA2B3C4D5")
 
 
 def facts(**kw):
-    base = dict(
-        customer=CustomerView("C1", "恒通汽修", True, Decimal(1000), Decimal(0)),
-        customer_ref="C1", total=Decimal(100), allocation=Allocation((), ()),
-        place=geocode.parse("浙江省杭州市西湖区文三路100号"),
-        address_raw="浙江省杭州市西湖区文三路100号", invoice={"type": "普票"},
-        names={"BRK1": "前刹车片"}, warehouses={})
+    base = {
+        "customer": CustomerView("C1", "恒通汽修", True, Decimal(1000), Decimal(0)),
+        "customer_ref": "C1", "total": Decimal(100), "allocation": Allocation((), ()),
+        "place": geocode.parse("浙江省杭州市西湖区文三路100号"),
+        "address_raw": "浙江省杭州市西湖区文三路100号", "invoice": {"type": "普票"},
+        "names": {"BRK1": "前刹车片"}, "warehouses": {}}
     base.update(kw)
     return IntakeFacts(**base)
 

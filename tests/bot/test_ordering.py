@@ -7,7 +7,7 @@ import pytest
 
 from bot.domain.orders import IllegalTransition
 from bot.ordering import Forbidden, InputError, LineInput, PlaceOrder
-from integrations.carriers.sandbox import issue_waybill
+from storage import reservations
 from storage.models import (
     Customer,
     Order,
@@ -18,6 +18,8 @@ from storage.models import (
     Stock,
     Warehouse,
 )
+from storage.reservations import Reservation
+from tests.ship import ship_sandbox
 
 
 async def stock_of(sku, wh):
@@ -97,21 +99,21 @@ async def test_cancel_releases_reservation_and_credit(service):
 async def test_ship_deducts_on_hand_and_releases_reservation_once(service):
     out = await service.place(order("C0001", ("OIL00001", 10)))
     await service.confirm(out.order.no)
-    shipped = await service.ship(out.order.no, "warehouse", issue_waybill)
+    shipped = await ship_sandbox(service, out.order.no)
     assert shipped.status == OrderStatus.shipped
     s = await stock_of("OIL00001", "HZ01")
     assert (s.on_hand, s.reserved) == (490, 0)
     ship = await Shipment.get(order_id=out.order.id)
     assert ship.waybill_no and ship.waybill_no.startswith("SBX")
     with pytest.raises(IllegalTransition):
-        await service.ship(out.order.no, "warehouse", issue_waybill)
+        await ship_sandbox(service, out.order.no)
     assert (await stock_of("OIL00001", "HZ01")).on_hand == 490
 
 
 async def test_illegal_transitions_are_refused(service):
     out = await service.place(order("C0001", ("OIL00001", 1)))
     with pytest.raises(IllegalTransition, match="待确认"):
-        await service.ship(out.order.no, "x", issue_waybill)
+        await ship_sandbox(service, out.order.no, "x")
 
 
 async def test_manager_releases_a_held_credit_gate_and_it_is_logged(service):
@@ -178,6 +180,11 @@ async def test_300_concurrent_orders_for_100_units_never_oversell(service):
     s = await stock_of("HOT00001", "HZ01")
     assert (s.on_hand, s.reserved) == (100, 100)
     assert await Order.filter(status=OrderStatus.allocated).count() == 100
+    # one reservation row per winning order, and the counter is their sum
+    held = await Reservation.filter(product__sku="HOT00001", state="active").values_list(
+        "qty", flat=True)
+    assert (len(held), sum(held)) == (100, 100)
+    assert await reservations.drift() == []
 
 
 async def test_concurrent_confirmations_cannot_both_pass_the_credit_limit(service):
@@ -246,7 +253,7 @@ async def test_expedite_keeps_the_allocation_when_nothing_is_faster(service):
 async def test_expedite_is_refused_once_shipped(service):
     out = await service.place(order("C0001", ("OIL00001", 1)))
     await service.confirm(out.order.no)
-    await service.ship(out.order.no, "warehouse", issue_waybill)
+    await ship_sandbox(service, out.order.no)
     with pytest.raises(IllegalTransition):
         await service.expedite(out.order.no, "lina")
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.domain.orders import IllegalTransition, can_move, check, derived_status
+from bot.domain.orders import IllegalTransition, can_move, carrier_move, check, derived_status
 from storage.models import OrderStatus as S
 
 
@@ -32,3 +32,35 @@ def test_split_order_status_is_its_least_advanced_shipment():
     assert derived_status([S.delivered, S.delivered]) == S.delivered
     assert derived_status([S.delivered, S.exception]) == S.exception
     assert derived_status([S.shipped, S.out_for_delivery]) == S.shipped
+
+
+# ---- what a carrier may do: apply, ignore as stale, or raise --------------------------------
+
+@pytest.mark.parametrize(("current", "reported"), [
+    (S.shipped, S.in_transit), (S.shipped, S.delivered), (S.in_transit, S.out_for_delivery),
+    (S.out_for_delivery, S.delivered), (S.in_transit, S.exception),
+    (S.exception, S.in_transit), (S.exception, S.delivered),
+])
+def test_a_carrier_moves_a_handed_over_order_forward(current, reported):
+    assert carrier_move("LY1", current, reported) is True
+
+
+@pytest.mark.parametrize(("current", "reported"), [
+    (S.in_transit, S.in_transit),  # nothing new
+    (S.out_for_delivery, S.in_transit), (S.in_transit, S.shipped),  # late, out of order
+    (S.delivered, S.exception), (S.delivered, S.in_transit),  # after the end
+    (S.cancelled, S.shipped), (S.cancelled, S.in_transit),  # a cancelled order's waybill
+    (S.exception, S.shipped),  # re-collected after an exception: wait for real progress
+])
+def test_a_stale_carrier_report_is_ignored_never_a_step_back(current, reported):
+    assert carrier_move("LY1", current, reported) is False
+
+
+@pytest.mark.parametrize(("current", "reported"), [
+    (S.allocated, S.shipped),  # shipping deducts stock: a carrier never ships an order
+    (S.allocated, S.in_transit), (S.draft, S.in_transit), (S.on_hold, S.delivered),
+    (S.confirmed, S.exception),
+])
+def test_a_carrier_report_about_an_order_not_handed_over_raises(current, reported):
+    with pytest.raises(IllegalTransition, match="订单LY1当前为"):
+        carrier_move("LY1", current, reported)

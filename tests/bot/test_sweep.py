@@ -19,7 +19,7 @@ from bot.ordering import LineInput, PlaceOrder
 from bot.tracking import TrackingService
 from integrations.carriers.jd import JdClient
 from integrations.carriers.kuaidi100 import Kuaidi100Client
-from integrations.carriers.sandbox import SandboxCarrier, issue_waybill
+from integrations.carriers.sandbox import SandboxCarrier
 from integrations.carriers.sf import SfClient
 from integrations.carriers.zto import ZtoClient
 from storage.models import Order, OrderLog, OrderStatus, Shipment
@@ -32,6 +32,7 @@ from tests.fakes.jd_server import FakeJd
 from tests.fakes.kuaidi100_server import FakeKuaidi100
 from tests.fakes.sf_server import FakeSf
 from tests.fakes.zto_server import FakeZto
+from tests.ship import ship_sandbox
 
 PHONE = "13800000001"
 START = datetime(2026, 3, 4, 2, 0, tzinfo=UTC)
@@ -251,7 +252,7 @@ async def test_errors_are_counted_per_waybill_and_the_rest_goes_on(tracking, fak
 async def test_sandbox_shows_the_whole_lifecycle_through_the_sweep(tracking, service, clock):
     out = await service.place(PlaceOrder(customer="C0001", lines=[LineInput("OIL00001", 1)]))
     await service.confirm(out.order.no, "zhangwei")
-    await service.ship(out.order.no, "warehouse", issue_waybill)
+    await ship_sandbox(service, out.order.no)
     shipped_at = (await Shipment.get(order_id=out.order.id)).shipped_at
     seen = []
     for half_seconds in range(0, 241):  # speed 3600: one real second is one simulated hour

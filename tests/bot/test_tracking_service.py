@@ -8,12 +8,15 @@ from typing import Any
 
 import pytest
 
+from bot.domain.orders import IllegalTransition
 from bot.ordering import LineInput, PlaceOrder
 from bot.tracking import ShipmentStatusChanged, TrackingConfig, TrackingService
 from integrations.carriers.base import SHANGHAI, CommonStatus, TrackingEvent
-from storage.models import Order, OrderLog, OrderStatus, Shipment
+from storage.models import Order, OrderLog, OrderStatus, Shipment, Stock
+from storage.shipping_models import store_waybill
 from storage.tracking_models import ShipmentTracking, TrackingEventRow
 from tests.fakes import out_of_order_with_duplicates
+from tests.ship import ship_sandbox, waybills
 
 C = CommonStatus
 S = OrderStatus
@@ -46,17 +49,15 @@ def ev(waybill: str, hours: float, status: CommonStatus, text: str = "",
                          text or f"{status.value} +{hours}h", {"n": hours})
 
 
-async def ship_order(service: Any, waybills: Sequence[str], *lines: tuple[str, int]) -> Order:
+async def ship_order(service: Any, *lines: tuple[str, int]) -> tuple[Order, list[str]]:
+    """Placed, confirmed and shipped (production path, sandbox waybills); the order and its
+    waybill numbers by shipment."""
     out = await service.place(PlaceOrder(customer="C0001",
                                          lines=[LineInput(s, q) for s, q in lines]))
     assert out.ok, out.gates
     await service.confirm(out.order.no, "zhangwei")
-    numbers = iter(waybills)
-
-    async def waybill_for(order: Any, shipment: Any) -> str:
-        return next(numbers)
-
-    return await service.ship(out.order.no, "warehouse", waybill_for)
+    order = await ship_sandbox(service, out.order.no)
+    return order, await waybills(order)
 
 
 async def statuses(order: Order) -> tuple[OrderStatus, list[OrderStatus]]:
@@ -71,17 +72,17 @@ async def track_log(order: Order) -> list[tuple[str, str | None, str | None]]:
 
 
 async def test_a_pushed_sequence_moves_the_order_and_logs_each_transition(service, tracking):
-    order = await ship_order(service, ["W1"], ("OIL00001", 2))
-    changes = await tracking.apply([ev("W1", 0, C.COLLECTED)])
+    order, (w1,) = await ship_order(service, ("OIL00001", 2))
+    changes = await tracking.apply([ev(w1, 0, C.COLLECTED)])
     assert changes == []  # collected is still "shipped"
-    changes = await tracking.apply([ev("W1", 5, C.IN_TRANSIT), ev("W1", 20, C.OUT_FOR_DELIVERY)])
+    changes = await tracking.apply([ev(w1, 5, C.IN_TRANSIT), ev(w1, 20, C.OUT_FOR_DELIVERY)])
     assert [(c.old, c.new) for c in changes] == [(S.shipped, S.out_for_delivery)]
     change = changes[0]
     assert isinstance(change, ShipmentStatusChanged)
-    assert (change.order_no, change.waybill, change.carrier) == (order.no, "W1", "zto")
+    assert (change.order_no, change.waybill, change.carrier) == (order.no, w1, "zto")
     assert change.at == T0 + timedelta(hours=20)
     assert (change.order_old, change.order_new) == (S.shipped, S.out_for_delivery)
-    await tracking.apply([ev("W1", 23, C.DELIVERED, "已签收，签收人：王师傅")])
+    await tracking.apply([ev(w1, 23, C.DELIVERED, "已签收，签收人：王师傅")])
     assert await statuses(order) == (S.delivered, [S.delivered])
     assert await track_log(order) == [("carrier:zto", "shipped", "out_for_delivery"),
                                       ("carrier:zto", "out_for_delivery", "delivered")]
@@ -91,8 +92,8 @@ async def test_a_pushed_sequence_moves_the_order_and_logs_each_transition(servic
 
 
 async def test_duplicated_pushes_are_stored_once(service, tracking):
-    await ship_order(service, ["W1"], ("OIL00001", 2))
-    nodes = [ev("W1", 0, C.COLLECTED), ev("W1", 5, C.IN_TRANSIT), ev("W1", 9, C.DELIVERED)]
+    _, (w1,) = await ship_order(service, ("OIL00001", 2))
+    nodes = [ev(w1, 0, C.COLLECTED), ev(w1, 5, C.IN_TRANSIT), ev(w1, 9, C.DELIVERED)]
     first = await tracking.apply_detailed(out_of_order_with_duplicates(nodes))
     assert first.stored == 3
     again = await tracking.apply_detailed(nodes, pushed=True)
@@ -103,15 +104,15 @@ async def test_duplicated_pushes_are_stored_once(service, tracking):
 
 
 async def test_out_of_order_events_never_move_status_backwards(service, tracking):
-    order = await ship_order(service, ["W1"], ("OIL00001", 2))
-    await tracking.apply([ev("W1", 20, C.OUT_FOR_DELIVERY)])
+    order, (w1,) = await ship_order(service, ("OIL00001", 2))
+    await tracking.apply([ev(w1, 20, C.OUT_FOR_DELIVERY)])
     assert await statuses(order) == (S.out_for_delivery, [S.out_for_delivery])
-    changes = await tracking.apply([ev("W1", 0, C.COLLECTED), ev("W1", 5, C.IN_TRANSIT)])
+    changes = await tracking.apply([ev(w1, 0, C.COLLECTED), ev(w1, 5, C.IN_TRANSIT)])
     assert changes == []
     assert await statuses(order) == (S.out_for_delivery, [S.out_for_delivery])
-    await tracking.apply([ev("W1", 23, C.DELIVERED)])
-    await tracking.apply([ev("W1", 22, C.EXCEPTION, "派件异常")])  # late, older: no effect
-    await tracking.apply([ev("W1", 30, C.EXCEPTION, "客户投诉")])  # after delivery: no effect
+    await tracking.apply([ev(w1, 23, C.DELIVERED)])
+    await tracking.apply([ev(w1, 22, C.EXCEPTION, "派件异常")])  # late, older: no effect
+    await tracking.apply([ev(w1, 30, C.EXCEPTION, "客户投诉")])  # after delivery: no effect
     assert await statuses(order) == (S.delivered, [S.delivered])
     assert await track_log(order) == [("carrier:zto", "shipped", "out_for_delivery"),
                                       ("carrier:zto", "out_for_delivery", "delivered")]
@@ -119,11 +120,11 @@ async def test_out_of_order_events_never_move_status_backwards(service, tracking
 
 
 async def test_an_exception_shows_then_progress_resumes(service, tracking):
-    order = await ship_order(service, ["W1"], ("OIL00001", 2))
-    await tracking.apply([ev("W1", 5, C.IN_TRANSIT)])
-    await tracking.apply([ev("W1", 8, C.EXCEPTION, "中转滞留")])
+    order, (w1,) = await ship_order(service, ("OIL00001", 2))
+    await tracking.apply([ev(w1, 5, C.IN_TRANSIT)])
+    await tracking.apply([ev(w1, 8, C.EXCEPTION, "中转滞留")])
     assert await statuses(order) == (S.exception, [S.exception])
-    await tracking.apply([ev("W1", 12, C.IN_TRANSIT, "已重新发出")])
+    await tracking.apply([ev(w1, 12, C.IN_TRANSIT, "已重新发出")])
     assert await statuses(order) == (S.in_transit, [S.in_transit])
     assert [t for _, _, t in await track_log(order)] == ["in_transit", "exception",
                                                          "in_transit"]
@@ -131,13 +132,13 @@ async def test_an_exception_shows_then_progress_resumes(service, tracking):
 
 async def test_split_order_status_is_derived_from_its_shipments(service, tracking):
     # OIL ships from HZ01, BRK from another warehouse (HZ01 is under its safety stock).
-    order = await ship_order(service, ["WA", "WB"], ("OIL00001", 2), ("BRK00001", 5))
+    order, (wa, wb) = await ship_order(service, ("OIL00001", 2), ("BRK00001", 5))
     ships = await Shipment.filter(order_id=order.id).order_by("seq")
-    assert [s.waybill_no for s in ships] == ["WA", "WB"]
-    await tracking.apply([ev("WA", 20, C.DELIVERED), ev("WB", 3, C.IN_TRANSIT)])
+    assert [s.waybill_no for s in ships] == [wa, wb]
+    await tracking.apply([ev(wa, 20, C.DELIVERED), ev(wb, 3, C.IN_TRANSIT)])
     assert await statuses(order) == (S.in_transit, [S.delivered, S.in_transit])
     assert (await Order.get(id=order.id)).delivered_at is None
-    await tracking.apply([ev("WB", 30, C.DELIVERED)])
+    await tracking.apply([ev(wb, 30, C.DELIVERED)])
     assert await statuses(order) == (S.delivered, [S.delivered, S.delivered])
     assert (await Order.get(id=order.id)).delivered_at == T0 + timedelta(hours=30)
     assert await track_log(order) == [("carrier:zto", "shipped", "in_transit"),
@@ -145,9 +146,9 @@ async def test_split_order_status_is_derived_from_its_shipments(service, trackin
 
 
 async def test_unknown_waybills_are_ignored_and_counted(service, tracking):
-    await ship_order(service, ["W1"], ("OIL00001", 2))
+    _, (w1,) = await ship_order(service, ("OIL00001", 2))
     applied = await tracking.apply_detailed([ev("NOPE", 1, C.IN_TRANSIT),
-                                             ev("W1", 1, C.IN_TRANSIT)])
+                                             ev(w1, 1, C.IN_TRANSIT)])
     assert applied.unknown == ["NOPE"] and applied.stored == 1
     assert tracking.unknown_waybills == 1
     assert await TrackingEventRow.filter(waybill="NOPE").count() == 0
@@ -155,7 +156,7 @@ async def test_unknown_waybills_are_ignored_and_counted(service, tracking):
 
 async def test_state_change_and_outbox_hook_commit_together_or_not_at_all(service, settings,
                                                                          clock):
-    order = await ship_order(service, ["W1"], ("OIL00001", 2))
+    order, (w1,) = await ship_order(service, ("OIL00001", 2))
     seen: list[ShipmentStatusChanged] = []
 
     async def failing_outbox(changes: Sequence[ShipmentStatusChanged]) -> None:
@@ -164,7 +165,7 @@ async def test_state_change_and_outbox_hook_commit_together_or_not_at_all(servic
 
     tracking = TrackingService(settings, {}, clock, on_changes=failing_outbox)
     with pytest.raises(RuntimeError):
-        await tracking.apply([ev("W1", 5, C.IN_TRANSIT)])
+        await tracking.apply([ev(w1, 5, C.IN_TRANSIT)])
     assert len(seen) == 1
     assert await statuses(order) == (S.shipped, [S.shipped])
     assert await TrackingEventRow.all().count() == 0 and await track_log(order) == []
@@ -172,34 +173,34 @@ async def test_state_change_and_outbox_hook_commit_together_or_not_at_all(servic
 
 async def test_a_push_marks_the_shipment_subscribed_and_terminal_stops_polling(
         service, tracking, clock):
-    order = await ship_order(service, ["W1"], ("OIL00001", 2))
-    await tracking.apply([ev("W1", 5, C.IN_TRANSIT)], pushed=True)
+    order, (w1,) = await ship_order(service, ("OIL00001", 2))
+    await tracking.apply([ev(w1, 5, C.IN_TRANSIT)], pushed=True)
     row = await ShipmentTracking.get(shipment__order_id=order.id)
     assert row.subscribed and row.status == "in_transit"
     assert row.last_event_at == T0 + timedelta(hours=5)
     assert row.next_poll_at == clock.at + timedelta(minutes=120)
-    await tracking.apply([ev("W1", 9, C.DELIVERED)])
+    await tracking.apply([ev(w1, 9, C.DELIVERED)])
     row = await ShipmentTracking.get(id=row.id)
     assert row.next_poll_at is None and row.status == "delivered"
 
 
 async def test_stuck_shipments_alert_once_per_silence(service, tracking):
-    order = await ship_order(service, ["W1"], ("OIL00001", 2))
-    await tracking.apply([ev("W1", 5, C.IN_TRANSIT)])
+    order, (w1,) = await ship_order(service, ("OIL00001", 2))
+    await tracking.apply([ev(w1, 5, C.IN_TRANSIT)])
     last = T0 + timedelta(hours=5)
     assert await tracking.find_stuck(last + timedelta(hours=35)) == []  # in_transit: 36 h
     stuck = await tracking.find_stuck(last + timedelta(hours=37))
     assert [(s.order_no, s.waybill, s.status, s.since, s.hours) for s in stuck] == [
-        (order.no, "W1", S.in_transit, last, 36.0)]
+        (order.no, w1, S.in_transit, last, 36.0)]
     assert stuck[0].salesperson is None
     assert await tracking.find_stuck(last + timedelta(hours=50)) == []  # already alerted
-    await tracking.apply([ev("W1", 60, C.OUT_FOR_DELIVERY)])
+    await tracking.apply([ev(w1, 60, C.OUT_FOR_DELIVERY)])
     again = await tracking.find_stuck(T0 + timedelta(hours=60 + 13))  # out_for_delivery: 12 h
     assert [s.status for s in again] == [S.out_for_delivery]
 
 
 async def test_a_shipment_without_any_event_is_stuck_from_its_shipping_time(service, tracking):
-    order = await ship_order(service, ["W1"], ("OIL00001", 2))
+    order, _ = await ship_order(service, ("OIL00001", 2))
     await Order.filter(id=order.id).update(salesperson="zhangwei")
     await tracking.sweep(NOW)  # enrols it (no clients: nothing is queried)
     shipped_at = (await Shipment.get(order_id=order.id)).shipped_at
@@ -207,3 +208,43 @@ async def test_a_shipment_without_any_event_is_stuck_from_its_shipping_time(serv
     stuck = await tracking.find_stuck(shipped_at + timedelta(hours=25))
     assert [(s.status, s.since, s.salesperson) for s in stuck] == [
         (S.shipped, shipped_at, "zhangwei")]
+
+
+async def allocated_with_waybill(service: Any) -> tuple[Order, str]:
+    """Confirmed, and its e-waybill stored (as ShippingService does before the ship
+    transaction), but not shipped: the carrier does not have it by our records."""
+    out = await service.place(PlaceOrder(customer="C0001", lines=[LineInput("OIL00001", 2)]))
+    await service.confirm(out.order.no, "zhangwei")
+    ship = await Shipment.get(order_id=out.order.id)
+    assert await store_waybill(ship.id, "SBX20260302000001") == "SBX20260302000001"
+    return out.order, "SBX20260302000001"
+
+
+async def test_a_carrier_event_for_an_order_not_yet_shipped_raises_and_keeps_nothing(
+        service, tracking):
+    order, number = await allocated_with_waybill(service)
+    with pytest.raises(IllegalTransition, match="已分仓"):
+        await tracking.apply([ev(number, 1, C.COLLECTED), ev(number, 2, C.IN_TRANSIT)])
+    # Not moved to shipped behind the warehouse's back (stock was never deducted), and the
+    # events are not kept: they are applied once the order has shipped.
+    assert await statuses(order) == (S.allocated, [S.allocated])
+    assert await TrackingEventRow.all().count() == 0 and await track_log(order) == []
+    stock = await Stock.get(product__sku="OIL00001", warehouse__code="HZ01")
+    assert (stock.on_hand, stock.reserved) == (500, 2)
+    await ship_sandbox(service, order.no)
+    changes = await tracking.apply([ev(number, 1, C.COLLECTED), ev(number, 2, C.IN_TRANSIT)])
+    assert [(c.old, c.new) for c in changes] == [(S.shipped, S.in_transit)]
+    stock = await Stock.get(id=stock.id)
+    assert (stock.on_hand, stock.reserved) == (498, 0)
+
+
+async def test_a_carrier_event_for_a_cancelled_order_is_stale_and_ignored(service, tracking):
+    order, number = await allocated_with_waybill(service)  # the waybill was issued …
+    await service.cancel(order.no, "zhangwei", "客户取消")  # … then the order was cancelled
+    changes = await tracking.apply([ev(number, 1, C.COLLECTED), ev(number, 3, C.IN_TRANSIT)],
+                                   pushed=True)
+    assert changes == []  # no raise: a carrier never reopens a cancelled order
+    assert await statuses(order) == (S.cancelled, [S.cancelled])
+    assert await TrackingEventRow.filter(waybill=number).count() == 2  # kept, for the record
+    assert await track_log(order) == []
+

@@ -18,11 +18,15 @@ FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "-
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
+def _installed(path: str) -> bool:
+    return Path(path).exists()
+
+
 @pytest.fixture
 async def browser():
     from playwright.async_api import async_playwright
 
-    if not Path(CHROMIUM).exists():
+    if not _installed(CHROMIUM):
         pytest.fail("Chromium is needed for browser tests: apt-get install chromium "
                     "(.ci/run installs it)")
     async with async_playwright() as pw:
@@ -45,7 +49,8 @@ async def test_order_by_chat_and_confirm_by_clicking_the_card(world, settings, a
     await page.goto(str(client.make_url("/console")))
     await page.wait_for_selector("#who option[value=zhangwei]", state="attached")
     await page.select_option("#who", "zhangwei")
-    await page.fill("#text", "恒通汽修 BRK00001 前刹车片 x5，OIL00001 机油 x2 送浙江省杭州市西湖区文三路100号")
+    await page.fill("#text", "恒通汽修 BRK00001 前刹车片 x5，OIL00001 机油 x2 "
+                    "送浙江省杭州市西湖区文三路100号")
     await page.click("#send")
     card = page.locator(".card").first
     await card.wait_for()

@@ -23,8 +23,8 @@ from aiohttp import web
 from bot.ordering import LineInput, PlaceOrder
 from bot.trackview import TrackingPageConfig
 from handlers import pages
-from integrations.carriers.sandbox import issue_waybill
 from storage.models import Order, OrderStatus, Shipment
+from tests.ship import ship_sandbox
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -127,7 +127,7 @@ async def in_transit_order(service: Any, world: Any) -> Order:
                                          warehouse="NJ01"))
     assert out.ok, out.gates
     await service.confirm(out.order.no, "zhangwei")
-    order = await service.ship(out.order.no, "warehouse", issue_waybill)
+    order = await ship_sandbox(service, out.order.no)
     ship = await Shipment.get(order_id=order.id)
     assert ship.warehouse_id == world["warehouses"]["NJ01"].id
     left = datetime.now(UTC) - timedelta(hours=12)

@@ -402,9 +402,9 @@ def _check_card(card: dict[str, Any]) -> None:
     kind = card.get("card_type")
     if kind not in CARD_TYPES:
         raise Reject(40058, f"invalid parameter: card_type {kind!r}")
-    if kind in INTERACTIVE or "action_menu" in card:
-        if not TASK_ID.match(str(card.get("task_id") or "")):
-            raise Reject(40058, "invalid parameter: task_id")
+    if (kind in INTERACTIVE or "action_menu" in card) and not TASK_ID.match(
+            str(card.get("task_id") or "")):
+        raise Reject(40058, "invalid parameter: task_id")
     checks = {"text_notice": _notice, "news_notice": _notice,
               "button_interaction": _buttons, "vote_interaction": _vote,
               "multiple_interaction": _multiple}

@@ -1,7 +1,8 @@
 """POST /carriers/{carrier}/push with signed pushes made by the carrier fakes' helpers.
 
 The handler is mounted in a small aiohttp app of its own; the database is real (SQLite and
-PostgreSQL), orders are shipped through OrderService with the waybill numbers pushed here.
+PostgreSQL), orders are shipped through ShippingService (sandbox waybills), and the pushes
+carry the numbers they were given.
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ from tests.fakes import kuaidi100_server as k100
 from tests.fakes import out_of_order_with_duplicates
 from tests.fakes import sf_server as sf
 from tests.fakes import zto_server as zto
+from tests.ship import ship_sandbox, waybills
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 JSON = "application/json;charset=utf-8"
-K100_NUM, SF_NUM, ZTO_NUM = "73100196611386", "SF1234567890123", "73100196611387"
+ZTO_NUM = "73100196611387"
 NOWHERE = "http://127.0.0.1:9"
 K100_REPLY = '{"result": true, "returnCode": "200", "message": "成功"}'.encode()
 SF_REPLY = '{"return_code": "0000", "return_msg": "成功"}'.encode()
@@ -70,14 +72,14 @@ async def client(aiohttp_client: Any, tracking: TrackingService, world: Any) -> 
     return await aiohttp_client(app)
 
 
-async def ship(service: Any, waybill: str) -> Order:
+async def ship(service: Any) -> tuple[Order, str]:
+    """A shipped order (production path, sandbox waybill) and its waybill number, which the
+    pushes below carry."""
     out = await service.place(PlaceOrder(customer="C0001", lines=[LineInput("OIL00001", 2)]))
     await service.confirm(out.order.no, "zhangwei")
-
-    async def waybill_for(order: Any, shipment: Any) -> str:
-        return waybill
-
-    return await service.ship(out.order.no, "warehouse", waybill_for)
+    order = await ship_sandbox(service, out.order.no)
+    (number,) = await waybills(order)
+    return order, number
 
 
 async def post(client: TestClient, path: str, body: bytes, headers: dict[str, str] | None = None
@@ -102,18 +104,18 @@ K100_ITEMS = [
 
 
 async def test_kuaidi100_snapshots_are_stored_once_and_answered_exactly(client, service):
-    order = await ship(service, K100_NUM)
-    pushes = k100.snapshot_pushes(K100_NUM, "zhongtong", K100_ITEMS, "K100SALT")
+    order, number = await ship(service)
+    pushes = k100.snapshot_pushes(number, "zhongtong", K100_ITEMS, "K100SALT")
     for body in [*pushes, pushes[-1]]:  # the last one twice, as Kuaidi100 re-pushes
         assert await post(client, "/carriers/kuaidi100/push", body, FORM) == (
             200, JSON, K100_REPLY)
-    assert await TrackingEventRow.filter(waybill=K100_NUM).count() == 4
+    assert await TrackingEventRow.filter(waybill=number).count() == 4
     assert await status_of(order) == OrderStatus.delivered
 
 
 async def test_kuaidi100_bad_signature_is_403_and_nothing_is_stored(client, service):
-    order = await ship(service, K100_NUM)
-    param = k100.push_param(K100_NUM, "zhongtong", K100_ITEMS)
+    order, number = await ship(service)
+    param = k100.push_param(number, "zhongtong", K100_ITEMS)
     status, ctype, body = await post(client, "/carriers/kuaidi100/push",
                                      k100.push_body(param, "WRONG_SALT"), FORM)
     assert status == 403 and ctype.startswith("application/problem+json")
@@ -122,53 +124,54 @@ async def test_kuaidi100_bad_signature_is_403_and_nothing_is_stored(client, serv
     assert await status_of(order) == OrderStatus.shipped
 
 
-def sf_routes() -> list[dict[str, Any]]:
-    return [sf.route(1, SF_NUM, "LY-1", "2026-03-02 10:00:00", "50", "顺丰速运 已收取快件"),
-            sf.route(2, SF_NUM, "LY-1", "2026-03-02 18:00:00", "30", "快件已发车"),
-            sf.route(3, SF_NUM, "LY-1", "2026-03-03 09:00:00", "44", "正在派送途中"),
-            sf.route(4, SF_NUM, "LY-1", "2026-03-03 10:00:00", "80", "已签收")]
+def sf_routes(number: str) -> list[dict[str, Any]]:
+    return [sf.route(1, number, "LY-1", "2026-03-02 10:00:00", "50", "顺丰速运 已收取快件"),
+            sf.route(2, number, "LY-1", "2026-03-02 18:00:00", "30", "快件已发车"),
+            sf.route(3, number, "LY-1", "2026-03-03 09:00:00", "44", "正在派送途中"),
+            sf.route(4, number, "LY-1", "2026-03-03 10:00:00", "80", "已签收")]
 
 
 async def test_sf_route_push_with_our_token(client, service):
-    order = await ship(service, SF_NUM)
+    order, number = await ship(service)
     path = f"/carriers/sf/push?token={push_token('LVYUE_TEST', 'CHECKWORD_TEST')}"
-    nodes = sf_routes()
+    nodes = sf_routes(number)
     for batch in ([nodes[2], nodes[0]], nodes):  # the second push repeats the first two
         assert await post(client, path, sf.push_body(batch),
                           {"Content-Type": "application/json"}) == (200, JSON, SF_REPLY)
-    assert await TrackingEventRow.filter(waybill=SF_NUM).count() == 4
+    assert await TrackingEventRow.filter(waybill=number).count() == 4
     assert await status_of(order) == OrderStatus.delivered
 
 
 async def test_sf_push_without_the_token_is_403(client, service):
-    await ship(service, SF_NUM)
-    status, _, _ = await post(client, "/carriers/sf/push?token=guess", sf.push_body(sf_routes()))
+    _, number = await ship(service)
+    status, _, _ = await post(client, "/carriers/sf/push?token=guess",
+                              sf.push_body(sf_routes(number)))
     assert status == 403
     assert await TrackingEventRow.all().count() == 0
 
 
-def zto_traces() -> list[dict[str, str]]:
-    return [zto.trace(ZTO_NUM, "GOT", "2026-03-02 15:07:46", "【杭州市】快件已揽收", "杭州市"),
-            zto.trace(ZTO_NUM, "DEPARTURE", "2026-03-02 20:00:00", "快件已发往上海", "杭州市"),
-            zto.trace(ZTO_NUM, "ARRIVAL", "2026-03-03 04:00:00", "快件已到达上海", "上海市"),
-            zto.trace(ZTO_NUM, "DISPATCH", "2026-03-03 09:00:00", "正在派件", "上海市"),
-            zto.trace(ZTO_NUM, "SIGNED", "2026-03-03 11:00:00", "已签收", "上海市")]
+def zto_traces(number: str = ZTO_NUM) -> list[dict[str, str]]:
+    return [zto.trace(number, "GOT", "2026-03-02 15:07:46", "【杭州市】快件已揽收", "杭州市"),
+            zto.trace(number, "DEPARTURE", "2026-03-02 20:00:00", "快件已发往上海", "杭州市"),
+            zto.trace(number, "ARRIVAL", "2026-03-03 04:00:00", "快件已到达上海", "上海市"),
+            zto.trace(number, "DISPATCH", "2026-03-03 09:00:00", "正在派件", "上海市"),
+            zto.trace(number, "SIGNED", "2026-03-03 11:00:00", "已签收", "上海市")]
 
 
 async def test_zto_out_of_order_duplicated_pushes(client, service):
-    order = await ship(service, ZTO_NUM)
+    order, number = await ship(service)
     statuses = []
-    for trace in out_of_order_with_duplicates(zto_traces()):
+    for trace in out_of_order_with_duplicates(zto_traces(number)):
         body = zto.push_body(trace, "ZTO_TEST_KEY", "ZTO_TEST_SECRET")
         assert await post(client, "/carriers/zto/push", body, FORM) == (200, JSON, ZTO_REPLY)
         statuses.append(await status_of(order))
     assert set(statuses) == {OrderStatus.delivered}  # signed first: never moved back
-    assert await TrackingEventRow.filter(waybill=ZTO_NUM).count() == 5
+    assert await TrackingEventRow.filter(waybill=number).count() == 5
 
 
 async def test_zto_bad_digest_is_403_and_nothing_is_stored(client, service):
-    await ship(service, ZTO_NUM)
-    body = zto.push_body(zto_traces()[0], "ZTO_TEST_KEY", "ZTO_TEST_SECRET",
+    _, number = await ship(service)
+    body = zto.push_body(zto_traces(number)[0], "ZTO_TEST_KEY", "ZTO_TEST_SECRET",
                          data_digest="AAAAAAAAAAAAAAAAAAAAAA==")
     status, _, _ = await post(client, "/carriers/zto/push", body, FORM)
     assert status == 403

@@ -11,6 +11,7 @@ from bot.parsing import ParserService
 from handlers.chat.setup import build_dispatcher
 from storage.chat_models import ChatCard, ChatQuestion
 from storage.models import Customer, Order, OrderLog, OrderStatus, Shipment, Stock
+from tests.ship import ship_sandbox
 
 ADDRESS = "送浙江省杭州市西湖区文三路100号"
 
@@ -157,7 +158,6 @@ async def test_logistics_answer_carries_the_latest_event_and_a_link_to_forward(w
     from bot.tracking import TrackingService
     from handlers.chat.views import ChatLinks
     from integrations.carriers.base import CommonStatus, TrackingEvent
-    from integrations.carriers.sandbox import issue_waybill
 
     catalog = Catalog(settings)
     service = OrderService(settings, catalog)
@@ -168,7 +168,7 @@ async def test_logistics_answer_carries_the_latest_event_and_a_link_to_forward(w
     reply = only_text(await dispatcher.feed(text("zhangwei", f"查物流 {out.order.no}")))
     assert "ly.example" not in reply  # a draft has nothing to track yet
     await service.confirm(out.order.no)
-    await service.ship(out.order.no, "warehouse", issue_waybill)
+    await ship_sandbox(service, out.order.no)
     ship = await Shipment.get(order__no=out.order.no)
     at = datetime(2026, 11, 25, 6, 30, tzinfo=UTC)  # 14:30 in China
     event = TrackingEvent(ship.waybill_no, "sandbox", CommonStatus.IN_TRANSIT, at,

@@ -20,8 +20,8 @@ from bot.domain.eta import CST, describe
 from bot.ordering import LineInput, PlaceOrder
 from bot.trackview import TrackingPageConfig, mask_address, mask_name, mask_phone
 from handlers import pages
-from integrations.carriers.sandbox import issue_waybill
 from storage.models import Order, OrderStatus, Shipment
+from tests.ship import ship_sandbox
 
 SECRET = "test-secret-不要用在生产"
 S = OrderStatus
@@ -64,7 +64,7 @@ async def shipped(service: Any, sku: str = "OIL00001", qty: int = 2,
                                          address=address))
     assert out.ok, out.gates
     await service.confirm(out.order.no, "zhangwei")
-    return await service.ship(out.order.no, "warehouse", issue_waybill)
+    return await ship_sandbox(service, out.order.no)
 
 
 async def add_events(order: Order, *events: tuple[float, str, str, str]) -> None:

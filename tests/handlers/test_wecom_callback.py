@@ -78,9 +78,9 @@ async def post(client, fake, plain, **kw):
     return await client.post("/wecom/callback", params=query, data=body)
 
 
-async def until(condition, timeout=5.0):
+async def until(condition, within=5.0):
     """Wait for the background work (bounded); fail with the last state otherwise."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while not condition():
         if time.monotonic() > deadline:
             pytest.fail("timed out waiting for the bot's background work")

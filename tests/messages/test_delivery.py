@@ -23,6 +23,7 @@ from storage.outbox import OutboxNotification, OutboxStatus
 from tests.fakes.wechat_oa_server import FakeWeChatOA
 from tests.fakes.wecom_server import FakeWeCom
 from tests.messages.helpers import link
+from tests.ship import ship_sandbox, waybills
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=SHANGHAI)  # a Monday morning: no quiet hours
 
@@ -61,16 +62,15 @@ def event(waybill: str, hours: float, status: CommonStatus) -> TrackingEvent:
                          status.value)
 
 
-async def shipped_order(service: Any) -> Order:
+async def shipped_order(service: Any) -> tuple[Order, str]:
+    """Shipped through ShippingService (sandbox waybill); the order and its waybill."""
     await Customer.filter(code="C0001").update(openid="oCustomer1")
     out = await service.place(PlaceOrder(customer="C0001", lines=[LineInput("OIL00001", 2)]))
     assert out.ok, out.gates
     await service.confirm(out.order.no, "zhangwei")
-
-    async def waybill_for(order: Any, shipment: Any) -> str:
-        return "ZT0001"
-
-    return await service.ship(out.order.no, "warehouse", waybill_for)  # type: ignore[no-any-return]
+    order = await ship_sandbox(service, out.order.no)
+    (number,) = await waybills(order)
+    return order, number
 
 
 def notify_config() -> NotifyConfig:
@@ -78,11 +78,11 @@ def notify_config() -> NotifyConfig:
 
 
 async def test_a_status_change_and_its_push_commit_together(service: Any, settings: Any) -> None:
-    order = await shipped_order(service)
+    order, number = await shipped_order(service)
     notifier = Notifier(notify_config())
     tracking = TrackingService(settings, {}, lambda: T0 + timedelta(hours=3),
                                config=TrackingConfig(), on_changes=notifier.changes)
-    await tracking.apply([event("ZT0001", 1, CommonStatus.OUT_FOR_DELIVERY)])
+    await tracking.apply([event(number, 1, CommonStatus.OUT_FOR_DELIVERY)])
     [row] = await OutboxNotification.all()
     assert (row.template, row.recipient, row.order_no) == (
         "out_for_delivery.wechat_oa", "oCustomer1", order.no)
@@ -90,7 +90,7 @@ async def test_a_status_change_and_its_push_commit_together(service: Any, settin
 
 async def test_when_the_outbox_write_fails_the_status_change_is_undone(service: Any,
                                                                        settings: Any) -> None:
-    await shipped_order(service)
+    _, number = await shipped_order(service)
 
     async def failing(changes: Any) -> None:
         await Notifier(notify_config()).changes(changes)
@@ -99,15 +99,15 @@ async def test_when_the_outbox_write_fails_the_status_change_is_undone(service: 
     tracking = TrackingService(settings, {}, lambda: T0 + timedelta(hours=3),
                                config=TrackingConfig(), on_changes=failing)
     with pytest.raises(RuntimeError):
-        await tracking.apply([event("ZT0001", 1, CommonStatus.DELIVERED)])
+        await tracking.apply([event(number, 1, CommonStatus.DELIVERED)])
     assert await OutboxNotification.all().count() == 0
-    ship = await Shipment.get(waybill_no="ZT0001")
+    ship = await Shipment.get(waybill_no=number)
     assert ship.status == OrderStatus.shipped  # neither the state change nor its push
 
 
 async def test_enqueued_and_woken_rows_are_delivered_at_once(service: Any, settings: Any
                                                              ) -> None:
-    order = await shipped_order(service)
+    order, number = await shipped_order(service)
     console = ConsoleChannel()
     cfg = NotifyConfig(link=link)  # sandbox: customer pushes go to the console
     dispatcher = build_dispatcher(settings, {"console": console}, cfg)
@@ -116,7 +116,7 @@ async def test_enqueued_and_woken_rows_are_delivered_at_once(service: Any, setti
                                config=TrackingConfig(), on_changes=notifier.changes)
     async with running(dispatcher, idle=30):  # only the wake-up can make this quick
         await asyncio.sleep(0.05)
-        await tracking.apply([event("ZT0001", 28, CommonStatus.DELIVERED)])
+        await tracking.apply([event(number, 28, CommonStatus.DELIVERED)])
         async with asyncio.timeout(3):
             while not console.messages:  # noqa: ASYNC110 - the channel's list is the signal
                 await asyncio.sleep(0.01)

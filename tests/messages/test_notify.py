@@ -12,6 +12,7 @@ from bot.events import (
     DailyReport,
     DelayRisk,
     GateFailed,
+    OrderCancelled,
     OrderConfirmed,
     OrderShipped,
     ShipmentStatusChanged,
@@ -289,3 +290,45 @@ async def test_a_shop_without_openid_makes_its_salesperson_send_the_link_once(
     # in sandbox mode (customers on the console anyway) nobody is alerted
     assert len(await plan(OrderConfirmed(order.no, NOON), config(customer_channel="console"),
                           NOON)) == 1
+
+
+# ---- cancellation ------------------------------------------------------------------------------
+
+def cancelled(order_no: str, by: str = "api", was: str = "allocated") -> OrderCancelled:
+    return OrderCancelled(order_no, by, "客户改单", was, NOON)
+
+
+async def test_a_cancelled_order_tells_the_customer_who_was_told_it_was_confirmed(
+        order: Any) -> None:
+    await outbox.enqueue(await plan(OrderConfirmed(order.no, NOON), config(), NOON), NOON)
+    sent = await plan(cancelled(order.no), config(), NOON)
+    assert [(n.template, n.channel, n.recipient) for n in sent] == [
+        ("order_cancelled.wechat_oa", "wechat_oa", OPENID),
+        ("order_cancelled.wecom_app", "wecom_app", "zhangwei")]
+    renderer = load()
+    customer, sales = (renderer.render(n.template, n.context).text for n in sent)
+    assert customer == f"王师傅，您的订单{order.no}已取消，不会发货。如有疑问请联系您的销售。"
+    assert sales == (f"订单{order.no}（杭州西湖恒通汽修厂）已被api取消（原为“已分仓”）。\n"
+                     "原因：客户改单")
+    assert all(set(n.context) >= VARIABLES["order_cancelled"] for n in sent)
+    assert sent[0].quiet and sent[1].order_no == order.no
+
+
+async def test_a_customer_never_told_of_the_order_hears_nothing_of_its_cancellation(
+        order: Any) -> None:
+    sent = await plan(cancelled(order.no, was="draft"), config(), NOON)
+    assert [(n.template, n.recipient) for n in sent] == [
+        ("order_cancelled.wecom_app", "zhangwei")]
+    # a confirmation that never reached them (a dead letter) does not count either
+    [push] = await plan(OrderConfirmed(order.no, NOON), config(), NOON)
+    await outbox.enqueue([push], NOON)
+    for claimed in await outbox.claim(1, "w", 60, NOON, ["wechat_oa"]):
+        await outbox.mark_dead(claimed, "用户拒收公众号消息（43101）")
+    sent = await plan(cancelled(order.no), config(), NOON)
+    assert [n.template for n in sent] == ["order_cancelled.wecom_app"]
+
+
+async def test_the_salesperson_who_cancelled_is_not_told_again(order: Any) -> None:
+    assert await plan(cancelled(order.no, by="zhangwei", was="draft"), config(), NOON) == []
+    [note] = await plan(cancelled(order.no, by="lina", was="draft"), config(), NOON)
+    assert "已被李娜取消" in load().render(note.template, note.context).text

@@ -90,21 +90,21 @@ async def test_dispatch_sends_renders_and_records(db: str) -> None:
 
 async def test_transient_errors_back_off_exponentially_with_jitter(db: str) -> None:
     clock, ch = Clock(), RecordingChannel(script=[Retry("接口繁忙"), Retry("接口繁忙")])
-    policy = RetryPolicy(base=10, factor=2, jitter=0.5)
+    policy = RetryPolicy(first_seconds=10, factor=2, jitter=0.5)
     d = dispatcher(ch, clock, policy=policy)
     await outbox.enqueue([note(1)], clock())
     await d.run_once()
     r = await row("SO1:")
     wait = r.next_attempt_ms / 1000 - clock().timestamp()  # type: ignore[operator]
     assert r.status == OutboxStatus.pending and r.last_error == "接口繁忙"
-    assert 5 <= wait <= 10  # base 10 s, cut by up to half
+    assert 5 <= wait <= 15  # 10 s, spread by up to half either way
     assert await d.run_once() == 0  # not due yet
-    clock.advance(10)
+    clock.advance(15)
     await d.run_once()
     r = await row("SO1:")
     wait = r.next_attempt_ms / 1000 - clock().timestamp()  # type: ignore[operator]
-    assert 10 <= wait <= 20 and r.attempts == 2
-    clock.advance(20)
+    assert 10 <= wait <= 30 and r.attempts == 2
+    clock.advance(30)
     await d.run_once()
     r = await row("SO1:")
     assert r.status == OutboxStatus.sent and r.attempts == 3 and len(ch.sent) == 1
@@ -113,7 +113,7 @@ async def test_transient_errors_back_off_exponentially_with_jitter(db: str) -> N
 async def test_out_of_attempts_is_a_dead_letter(db: str) -> None:
     clock = Clock()
     ch = RecordingChannel(script=[Retry("超时")] * 3)
-    d = dispatcher(ch, clock, policy=RetryPolicy(base=1, max_attempts=3, jitter=0))
+    d = dispatcher(ch, clock, policy=RetryPolicy(first_seconds=1, max_attempts=3, jitter=0))
     await outbox.enqueue([note(1)], clock())
     for _ in range(3):
         await d.run_once()
