@@ -1,5 +1,5 @@
 """lvyue command line: serve (default), import, export, demo, parse, outbox, calibrate, migrate,
-backup, stock. Parses arguments, calls bot.* (and messages.outbox_admin for `outbox`)."""
+backup, stock, keys. Parses arguments, calls bot.* (and messages.outbox_admin for `outbox`)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from bot import config
 
 KINDS = ("products", "customers", "warehouses", "stock", "staff")
 COMMANDS = ("serve", "import", "export", "demo", "parse", "calibrate", "migrate", "backup",
-            "stock")
+            "stock", "keys")
 
 
 def _common(default: object) -> argparse.ArgumentParser:
@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", parents=[common], help="run the bot (default)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--public-port", type=int,
+                       help="also listen here (on [server] public_host, default 0.0.0.0) for "
+                            "what the internet may reach: /wecom, carrier pushes, /t, /healthz")
     serve.add_argument("--access-log", action="store_true",
                        help="log every HTTP request (costs ~5%% of intake throughput)")
     imp = sub.add_parser("import", parents=[common], help="import master data from CSV/XLSX")
@@ -70,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
                             "reservation rows (exit 1 on drift)")
     stock.add_argument("--fix", action="store_true",
                        help="set drifted figures to the sum of their reservation rows")
+    from bot import keys_cli
+
+    keys_cli.add_parser(sub, common)
     sub.add_parser("outbox", parents=[common], add_help=False,
                    help="notifications: status, list [pending|sending|sent|dead], retry ID…|"
                         "--all-dead (see `bot.py outbox -h`)")
@@ -157,16 +163,34 @@ def _serve(settings: config.Settings, args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from bot.app import build
+    from handlers import edge
 
-    host = args.host or settings.host
-    port = args.port or settings.port
     if (problem := asyncio.run(_check_schema(settings))) is not None:
         print(problem, file=sys.stderr)
         return 2
+    public = args.public_port or settings.serving.public_port
+    settings = config.for_serving(settings, args.host or settings.host,
+                                  args.port or settings.port, public)
+    if public and public == settings.port:
+        print("配置错误：public_port 不能与管理端口相同", file=sys.stderr)
+        return 2
+    app = build(settings, config_path=args.config)
+    try:
+        socks = [edge.bind(settings.host, settings.port)]
+        if public:
+            socks.append(edge.bind(settings.serving.public_host, public))
+            edge.mark_public(app, socks[-1])
+    except OSError as exc:
+        print(f"无法监听端口：{exc}", file=sys.stderr)
+        return 2
     mode = "sandbox (no WeCom credentials)" if "WECOM_CORP_ID" not in settings.env else "live"
-    logging.getLogger("lvyue").info("serving on http://%s:%s, %s, db %s", host, port, mode,
-                                    settings.db_url)
-    web.run_app(build(settings, config_path=args.config), host=host, port=port, print=None,
+    log = logging.getLogger("lvyue")
+    log.info("serving on http://%s:%s, %s, db %s, links %s", settings.host, settings.port,
+             mode, settings.db_url, settings.public_url)
+    if public:
+        log.info("public listener on %s:%s: /wecom, /carriers/*/push, /t, signed dashboard, "
+                 "/healthz only", settings.serving.public_host, public)
+    web.run_app(app, sock=socks, print=None,
                 access_log=logging.getLogger("aiohttp.access") if args.access_log else None)
     return 0
 
@@ -268,6 +292,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _backup(settings, args)
     if command == "migrate":
         return asyncio.run(_migrate(settings))
+    if command == "keys":
+        from bot import keys_cli
+
+        # Nothing is logged after the key: it must stay the last word of the output.
+        logging.getLogger().setLevel(logging.WARNING)
+        return asyncio.run(_with_db(settings, lambda: keys_cli.run(args)))
     jobs: dict[str, Callable[[config.Settings, argparse.Namespace], Awaitable[int]]] = {
         "import": _import, "export": _export, "demo": _demo, "calibrate": _calibrate,
         "stock": _stock}

@@ -9,6 +9,9 @@ For each engine the script starts its own server as a subprocess on a fresh data
 scripts/pg), waits for /healthz (the server loads the 18,000-SKU demo data on first start),
 then runs:
 
+Every request carries an API key (`Authorization: Bearer`): one key per client, role
+integration, issued on the server's database before the run.
+
 - normal phase: every client loops POST /api/orders (201 → draft) then
   POST /api/orders/{no}/confirm (200 → allocated, 409 → held: stock/credit ran out),
   1-3 lines of qty 1-3 over SKUs that have stock, customers spread round-robin;
@@ -338,6 +341,10 @@ class Plan:
     flash_key: tuple[int, int] | None  # (warehouse_id, product_id)
     active_skipped: int
     headroom_skipped: int
+    keys: list[str] = field(default_factory=list)  # one API key per client
+
+    def key(self, n: int) -> str:
+        return self.keys[n % len(self.keys)]
 
 
 class Load:
@@ -364,20 +371,22 @@ def _failed_gates(body: bytes) -> list[str]:
     return [str(e.get("gate") or e.get("field") or "?") for e in data.get("errors", [])]
 
 
-async def _post(session: Any, url: str, payload: dict[str, Any] | None) -> tuple[int, bytes]:
-    async with session.post(url, json=payload if payload is not None else {}) as r:
+async def _post(session: Any, url: str, payload: dict[str, Any] | None, key: str
+                ) -> tuple[int, bytes]:
+    async with session.post(url, json=payload if payload is not None else {},
+                            headers={"Authorization": f"Bearer {key}"}) as r:
         return r.status, await r.read()
 
 
 async def _one_order(session: Any, base: str, body: dict[str, Any], units: int,
-                     st: Stats, scheduled: float | None = None) -> str:
+                     st: Stats, key: str, scheduled: float | None = None) -> str:
     """One create (+ confirm when it is 201). Returns the outcome word.
 
     `scheduled` (open loop): latencies of create and of the whole order count from the
     moment the order was due, so waiting for a free connection is not hidden.
     """
     t0 = time.perf_counter() if scheduled is None else scheduled
-    status, raw = await _post(session, f"{base}/api/orders", body)
+    status, raw = await _post(session, f"{base}/api/orders", body, key)
     t1 = time.perf_counter()
     st.create_ms.append((t1 - t0) * 1000)
     st.create_status[status] += 1
@@ -390,7 +399,7 @@ async def _one_order(session: Any, base: str, body: dict[str, Any], units: int,
             st.samples_5xx.append(f"create {status}: {raw[:300].decode(errors='replace')}")
         return "error"
     no = json.loads(raw)["no"]
-    status, raw = await _post(session, f"{base}/api/orders/{no}/confirm", None)
+    status, raw = await _post(session, f"{base}/api/orders/{no}/confirm", None, key)
     t2 = time.perf_counter()
     st.confirm_ms.append((t2 - t1) * 1000)
     st.confirm_status[status] += 1
@@ -424,12 +433,12 @@ def _order_body(rng: random.Random, plan: Plan, n: int, flash: bool
 
 
 async def _attempt(session: Any, server: Server, body: dict[str, Any], units: int, st: Stats,
-                   scheduled: float | None = None) -> str:
+                   key: str, scheduled: float | None = None) -> str:
     import aiohttp
 
     st.attempted += 1
     try:
-        return await _one_order(session, server.base, body, units, st, scheduled)
+        return await _one_order(session, server.base, body, units, st, key, scheduled)
     except (aiohttp.ClientError, TimeoutError, ValueError, KeyError) as exc:
         st.errors[type(exc).__name__] += 1
         if server.alive():
@@ -443,7 +452,7 @@ async def _client(i: int, session: Any, server: Server, plan: Plan, load: Load, 
     rng = random.Random(f"{seed}-{i}-{flash}")
     while (n := load.take()) is not None:
         body, units = _order_body(rng, plan, n, flash)
-        outcome = await _attempt(session, server, body, units, st)
+        outcome = await _attempt(session, server, body, units, st, plan.key(i))
         if not server.alive():
             return
         if flash and outcome == "sold_out":
@@ -459,9 +468,9 @@ async def _open_loop(session: Any, server: Server, plan: Plan, load: Load, st: S
     started = time.perf_counter()
     tasks = []
 
-    async def one(body: dict[str, Any], units: int, due: float) -> None:
+    async def one(body: dict[str, Any], units: int, due: float, key: str) -> None:
         async with slots:
-            await _attempt(session, server, body, units, st, scheduled=due)
+            await _attempt(session, server, body, units, st, key, scheduled=due)
 
     i = 0
     while (n := load.take()) is not None and server.alive():
@@ -471,7 +480,7 @@ async def _open_loop(session: Any, server: Server, plan: Plan, load: Load, st: S
         if delay > 0:
             await asyncio.sleep(delay)
         body, units = _order_body(rng, plan, n, False)
-        tasks.append(asyncio.create_task(one(body, units, due)))
+        tasks.append(asyncio.create_task(one(body, units, due, plan.key(n))))
     await asyncio.gather(*tasks)
 
 
@@ -544,8 +553,10 @@ async def run_phase(session: Any, server: Server, pg: PgCluster | None, plan: Pl
 # ---------------------------------------------------------------------------------------
 
 
-async def make_plan(url: str, flash_sku: str | None) -> Plan:
-    from storage import db
+async def make_plan(url: str, flash_sku: str | None, n_keys: int = 0) -> Plan:
+    """What to order, and one API key per client (role integration, like an ERP's), issued
+    on the server's database as `python bot.py keys create` does."""
+    from storage import api_keys, db
     from storage.models import Customer, Product, Stock, Warehouse
 
     await db.init(url, create=False)
@@ -585,9 +596,10 @@ async def make_plan(url: str, flash_sku: str | None) -> Plan:
                 else flash_rows[0]
             if flash_sku and chosen is None:
                 raise SystemExit(f"--flash-sku {flash_sku}: no available stock in {FLASH_CODE}")
+        keys = [(await api_keys.create(f"bench-{i}", "integration"))[1] for i in range(n_keys)]
         return Plan(customers, skus, chosen[1] if chosen else None,
                     chosen[0] if chosen else 0, (chosen[2], chosen[3]) if chosen else None,
-                    inactive, tight)
+                    inactive, tight, keys)
     finally:
         await db.close()
 
@@ -785,7 +797,9 @@ async def run_engine(engine: str, args: argparse.Namespace) -> tuple[bool, dict[
             print(f"  db {url}")
             print(f"  server pid {server.pid} on {server.base}: healthy after {took:.1f} s "
                   "(includes loading the demo data)")
-            plan = await make_plan(url, args.flash_sku)
+            plan = await make_plan(url, args.flash_sku, max(args.clients, args.flash_clients))
+            print(f"  API keys: {len(plan.keys)} (role integration), one per client, each "
+                  "request with `Authorization: Bearer`")
             print(f"  customers: {len(plan.customers)} used round-robin "
                   f"({plan.active_skipped} inactive skipped, {plan.headroom_skipped} with "
                   f"< {MIN_CUSTOMER_HEADROOM} credit left skipped); SKUs: {len(plan.skus)} "
@@ -796,7 +810,7 @@ async def run_engine(engine: str, args: argparse.Namespace) -> tuple[bool, dict[
             warm = Stats()
             t = time.perf_counter()
             await _one_order(session, server.base, {"customer": plan.customers[0], "lines": [
-                {"sku": plan.skus[0], "qty": 1}]}, 1, warm)
+                {"sku": plan.skus[0], "qty": 1}]}, 1, warm, plan.key(0))
             print(f"  warm-up order (loads the catalogue snapshot): "
                   f"{1000 * (time.perf_counter() - t):.0f} ms, create {dict(warm.create_status)}"
                   f", confirm {dict(warm.confirm_status)}")

@@ -17,15 +17,18 @@ from bot.catalog import Catalog
 from bot.config import Settings
 from bot.ordering import OrderService
 from bot.parsing import ParserService
+from bot.ratelimit import Limiter
 from bot.scheduler import build_scheduler, running
 from bot.shipping import ShippingService
 from bot.tracking import TrackingService
 from bot.trackview import TrackingPageConfig
 from handlers import (
     api,
+    auth,
     carrier_push,
     console,
     dashboard,
+    edge,
     ops,
     pages,
     wecom_callback,
@@ -56,8 +59,11 @@ def build(settings: Settings, *, load_demo_if_empty: bool = True, manage_db: boo
     """The whole web application. With manage_db=False the caller owns the database (and
     runs the outbox dispatcher and the scheduler, if it wants them)."""
     app = web.Application(client_max_size=settings.max_body_bytes,
-                          middlewares=[ops.metrics_middleware, api.errors_middleware])
+                          middlewares=[ops.metrics_middleware, edge.edge_middleware,
+                                       api.errors_middleware, auth.api_auth_middleware])
     app[SETTINGS] = settings
+    app[edge.EDGE] = edge.Edge.from_settings(settings)
+    app[auth.KEYS] = auth.KeyCache(Limiter(settings.limits.api_per_key))
     app[ops.METRICS] = ops.Metrics()
     app[CONFIG_PATH] = config_path or ""
     app[pages.TRACKING] = TrackingPageConfig.from_settings(settings)

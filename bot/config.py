@@ -10,12 +10,15 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, time
 from pathlib import Path
 from typing import Any
 
+from bot.domain.pricing import PricingPolicy
 from bot.domain.tracking import TrackingConfig
+from bot.ratelimit import RateLimits
+from bot.serving import ServingConfig, limits_from_toml
 
 DEFAULTS_PATH = Path(__file__).with_name("defaults.toml")
 STRATEGIES = ("nearest", "fewest_splits", "fixed")
@@ -110,6 +113,11 @@ class Settings:
     delay_check_minutes: float = 30.0
     env: Mapping[str, Secret] = field(default_factory=dict)
     source: str = "defaults"
+    # Security (bot/serving.py, bot/ratelimit.py, bot/domain/pricing.py).
+    public_url_explicit: bool = False  # set by LVYUE_PUBLIC_URL or [server] public_url
+    serving: ServingConfig = field(default_factory=ServingConfig)
+    limits: RateLimits = field(default_factory=RateLimits)
+    pricing: PricingPolicy = field(default_factory=PricingPolicy)
 
 
 # Environment keys of the public contract (DESIGN.md §5) kept as secrets for the adapters.
@@ -171,14 +179,16 @@ def from_mapping(
     templates = _table(data, "templates")
     try:
         tracking = TrackingConfig.from_toml(_table(data, "tracking"))
+        serving = ServingConfig.from_toml(server)
+        limits = limits_from_toml(_table(data, "limits"))
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
+    public_url = environ.get("LVYUE_PUBLIC_URL") or _str(server, "public_url", "server", "")
     return Settings(
         db_url=environ.get("LVYUE_DB") or _str(server, "db", "server", "sqlite://lvyue.db"),
         host=_str(server, "host", "server", "127.0.0.1"),
         port=_int(server, "port", "server", 8080),
-        public_url=(environ.get("LVYUE_PUBLIC_URL") or _str(
-            server, "public_url", "server", _local_url(server))).rstrip("/"),
+        public_url=(public_url or _local_url(server, serving)).rstrip("/"),
         max_body_bytes=_int(server, "max_body_bytes", "server", 1 << 20),
         secret=Secret(environ.get("LVYUE_SECRET") or _str(server, "secret", "server", "")),
         regions=regions,
@@ -198,15 +208,44 @@ def from_mapping(
         delay_check_minutes=_positive(notify, "delay_check_minutes", "notify", 30.0),
         env={k: Secret(environ[k]) for k in ENV_KEYS if environ.get(k)},
         source=source,
+        public_url_explicit=bool(public_url),
+        serving=serving,
+        limits=limits,
+        pricing=_pricing(_table(data, "pricing")),
     )
 
 
-def _local_url(server: Mapping[str, Any]) -> str:
-    """Without a public URL, links point at this server as configured (host:port)."""
-    host = _str(server, "host", "server", "127.0.0.1")
+def for_serving(settings: Settings, host: str, port: int, public_port: int | None
+                ) -> Settings:
+    """Settings for a server listening on host:port (and on public_port, when given): links
+    name the port actually served, unless a public URL is configured."""
+    serving = replace(settings.serving, public_port=public_port)
+    new = replace(settings, host=host, port=port, serving=serving)
+    if not settings.public_url_explicit:
+        new = replace(new, public_url=_local_url({"host": host, "port": port}, serving))
+    return new
+
+
+def _pricing(data: Mapping[str, Any]) -> PricingPolicy:
+    share = _num(data, "max_discount", "pricing", 0.2)
+    if share >= 1:
+        raise ConfigError(f"pricing.max_discount: expected a fraction below 1, got {share:g}")
+    return PricingPolicy(max_discount=share)
+
+
+def _local_url(server: Mapping[str, Any], serving: ServingConfig) -> str:
+    """Without a public URL, links point at this server as configured: the public listener
+    when there is one (customers' links are served there), else host:port."""
+    if serving.public_port:
+        host, port = serving.public_host, serving.public_port
+    else:
+        host = _str(server, "host", "server", "127.0.0.1")
+        port = _int(server, "port", "server", 8080)
     if host in ("0.0.0.0", "::", ""):  # listening everywhere: the loopback name still works
         host = "127.0.0.1"
-    return f"http://{host}:{_int(server, 'port', 'server', 8080)}"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -37,6 +37,13 @@ from bot.domain.allocation import (
 )
 from bot.domain.coverage import choose_carrier, transit_hours
 from bot.domain.gates import CustomerView, GateResult, IntakeFacts, destination, failed, run_intake
+from bot.domain.idempotency import IdempotencyConflict as IdempotencyConflict
+from bot.domain.idempotency import fingerprint, same_request
+from bot.domain.limits import MAX_PRICE
+from bot.domain.roles import APPROVERS
+from bot.order_input import InputError as InputError
+from bot.order_input import PriceNotApproved as PriceNotApproved
+from bot.order_input import check_order, check_prices
 from bot.orderstatus import Seen, Step
 from integrations import geocode
 from storage import orders_sql, reservations
@@ -44,16 +51,8 @@ from storage import stock as stock_q
 from storage.models import Customer, Order, OrderLine, OrderStatus, Shipment, Staff
 
 Notify = Callable[[Sequence[Any]], Awaitable[None]]
-MAX_QTY = 100_000
-MAX_LINES = 200
-
-
-class InputError(ValueError):
-    """Bad input, named by field (maps to 422 problem+json or a Chinese chat reply)."""
-
-    def __init__(self, field_name: str, code: str, message: str) -> None:
-        self.field, self.code, self.message = field_name, code, message
-        super().__init__(f"{field_name}: {message}")
+# InputError, PriceNotApproved and IdempotencyConflict are raised here and re-exported for the
+# adapters; they are defined with the checks (bot/order_input.py, bot/domain/idempotency.py).
 
 
 class NotFound(LookupError):
@@ -90,6 +89,18 @@ class PlaceOrder:
     salesperson: str | None = None
     keep_failed: bool = False  # chat keeps a failing draft for a fix or a manager's release
     actor: str = "api"
+    # Unit prices below [pricing] max_discount need a manager (APPROVERS): the adapter says
+    # whether the caller is one (API key role; chat: the staff member's role).
+    price_approved: bool = False
+
+
+@dataclass(frozen=True)
+class Approver:
+    """Who releases a credit hold, when the adapter has already checked the role (an API key
+    of a manager): the name written on the order."""
+
+    userid: str
+    name: str
 
 
 @dataclass
@@ -136,12 +147,16 @@ class OrderService:
 
     # ---- place -------------------------------------------------------------------------
     async def place(self, cmd: PlaceOrder) -> Outcome:
-        if cmd.idempotency_key:
+        check_order(cmd)
+        fp = _fingerprint(cmd) if cmd.idempotency_key else None
+        if cmd.idempotency_key and fp:
             existing = await orders_sql.order_by_key(cmd.idempotency_key)
             if existing is not None:
-                return Outcome(existing, list(_gates_from(existing)), replayed=True)
+                return _replay(existing, cmd.idempotency_key, fp)
         cat = await self.catalog.fresh()
         lines = self._validate_lines(cmd.lines, cat.products)
+        check_prices([(i, p.sku, p.price, price) for i, (p, _, price) in enumerate(lines)],
+                     self.settings.pricing, cmd.price_approved)
         customer = await _find_customer(cmd.customer)
         address = (cmd.address if cmd.address is not None
                    else customer.address if customer else "")
@@ -153,32 +168,25 @@ class OrderService:
             return Outcome(None, plan.gates)
         try:
             order, rows, ships = await self._write_draft(cmd, customer, lines, address, invoice,
-                                                         plan, now)
+                                                         plan, now, fp)
         except IntegrityError:
-            if not cmd.idempotency_key:
+            if not cmd.idempotency_key or not fp:
                 raise
             replay = await orders_sql.order_by_key(cmd.idempotency_key)
             if replay is None:
                 raise
-            return Outcome(replay, list(_gates_from(replay)), replayed=True)
+            return _replay(replay, cmd.idempotency_key, fp)
         return Outcome(order, plan.gates, customer=customer, lines=rows, shipments=ships)
 
     def _validate_lines(self, lines: Sequence[LineInput], products: Mapping[str, ProductInfo]
                         ) -> list[tuple[ProductInfo, int, Decimal]]:
-        if not lines:
-            raise InputError("lines", "required", "订单至少需要一行商品")
-        if len(lines) > MAX_LINES:
-            raise InputError("lines", "too_many", f"一张订单最多{MAX_LINES}行")
-        out = []
+        out = []  # count, quantities and given prices were checked by check_order
         for i, ln in enumerate(lines):
             p = products.get(ln.sku.strip().upper()) if ln.sku else None
             if p is None or not p.active:
                 raise InputError(f"lines[{i}].sku", "unknown_sku", f"商品编码“{ln.sku}”不存在")
-            if not 1 <= ln.qty <= MAX_QTY:
-                raise InputError(f"lines[{i}].qty", "bad_qty",
-                                 f"数量应为1到{MAX_QTY}之间的整数")
             price = p.price if ln.price is None else ln.price
-            if price < 0 or price > Decimal("10000000"):
+            if price < 0 or price > MAX_PRICE:  # a list price outside the range
                 raise InputError(f"lines[{i}].price", "bad_price", "单价应为0到一千万之间")
             out.append((p, ln.qty, price.quantize(Decimal("0.01"))))
         return out
@@ -237,7 +245,8 @@ class OrderService:
 
     async def _write_draft(self, cmd: PlaceOrder, customer: Customer,
                            lines: Sequence[tuple[ProductInfo, int, Decimal]], address: str,
-                           invoice: Mapping[str, str], plan: Planned, now: datetime
+                           invoice: Mapping[str, str], plan: Planned, now: datetime,
+                           fp: str | None = None
                            ) -> tuple[Order, list[OrderLine], list[Shipment]]:
         place = plan.facts.place
         status = OrderStatus.draft
@@ -254,7 +263,7 @@ class OrderService:
                 invoice_type=invoice.get("type") or "普票", tax_id=invoice.get("tax_id", ""),
                 bank=invoice.get("bank", ""), account=invoice.get("account", ""),
                 total=plan.facts.total, gates=gates, promised_at=plan.promised_at,
-                created_at=now))
+                created_at=now, idempotency_fingerprint=fp))
             rows = await orders_sql.insert_lines(order.id, [
                 orders_sql.NewLine(p.id, p.sku, p.name, p.category, q, price)
                 for p, q, price in lines])
@@ -370,11 +379,17 @@ class OrderService:
             await self._emit(ev.OrderCancelled(no, actor, reason, prev.value, now))
         return order
 
-    async def release_credit(self, no: str, actor: str, reason: str) -> Outcome:
-        """A manager lets an order past a failed credit gate; logged with who and why."""
-        staff = await Staff.get_or_none(userid=actor, active=True)
-        if staff is None or staff.role not in ("manager", "admin"):
-            raise Forbidden(f"{actor}不是经理，不能放行信用额度")
+    async def release_credit(self, no: str, actor: str, reason: str,
+                             approver: Approver | None = None) -> Outcome:
+        """A manager lets an order past a failed credit gate; logged with who and why.
+
+        Chat passes the staff member's user id as `actor` (checked here); the API passes the
+        key's owner as `approver`, its role already checked."""
+        if approver is None:
+            staff = await Staff.get_or_none(userid=actor, active=True)
+            if staff is None or staff.role not in APPROVERS:
+                raise Forbidden(f"{actor}不是经理，不能放行信用额度")
+            approver = Approver(staff.userid, staff.name)
         if not reason.strip():
             raise InputError("reason", "required", "放行需要写明原因")
         async with in_transaction():
@@ -383,11 +398,11 @@ class OrderService:
                 raise NotFound(no)
             if order.status not in (OrderStatus.draft, OrderStatus.on_hold):
                 raise sm.IllegalTransition(no, order.status, OrderStatus.confirmed)
-            order.credit_released_by = staff.name
+            order.credit_released_by = approver.name
             await order.save(update_fields=["credit_released_by"])
             await orderstatus.note(Seen(order.id, no, order.status), actor=actor,
                                    action="release_credit", at=_now(),
-                                   detail={"by": staff.userid, "name": staff.name,
+                                   detail={"by": approver.userid, "name": approver.name,
                                            "reason": reason})
         return await self.confirm(no, actor)
 
@@ -512,6 +527,20 @@ async def _find_customer(ref: str) -> Customer | None:
     if not ref:
         return None
     return await orders_sql.customer_by_ref(ref)
+
+
+def _fingerprint(cmd: PlaceOrder) -> str:
+    return fingerprint(actor=cmd.actor, customer=cmd.customer,
+                       lines=[(ln.sku, ln.qty, ln.price) for ln in cmd.lines],
+                       address=cmd.address, invoice=cmd.invoice, channel=cmd.channel,
+                       campaign=cmd.campaign, warehouse=cmd.warehouse)
+
+
+def _replay(order: Order, key: str, fp: str) -> Outcome:
+    """The order first placed with this key, when the request is the same one."""
+    if not same_request(order.idempotency_fingerprint, fp):
+        raise IdempotencyConflict(key)
+    return Outcome(order, list(_gates_from(order)), replayed=True)
 
 
 def _view(c: Customer | None) -> CustomerView | None:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
+from bot.domain.limits import payload_refusal
 from bot.tracking import TrackingService
 from handlers.problems import problem
 from integrations.carriers.base import (
@@ -23,11 +24,14 @@ from integrations.carriers.base import (
     PushResult,
     PushSignatureError,
 )
+from storage.models import Shipment
+from storage.tracking_models import DESCRIPTION_MAX, LOCATION_MAX
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 TRACKING = web.AppKey("tracking", TrackingService)
 MAX_PUSH_BYTES = 1 << 20
+WAYBILL_MAX: int = Shipment._meta.fields_map["waybill_no"].max_length  # type: ignore[attr-defined]
 _CHUNK = 64 * 1024
 
 
@@ -45,6 +49,10 @@ async def carrier_push(request: web.Request) -> web.Response:
     parsed = _parse(client, code, body, request.headers, request.query)
     if isinstance(parsed, web.Response):
         return parsed
+    if why := _unstorable(parsed):
+        log.warning("carrier push %s refused: %s", code, why)
+        return problem(400, "推送内容无法保存", [{"field": "body", "code": "invalid_text",
+                                            "message": "推送内容含有无效字符（NUL或孤立代理项）"}])
     try:
         await tracking.apply(parsed.events, pushed=True)
     except Exception:  # the carrier keeps the push and retries; we log why
@@ -76,6 +84,19 @@ def _parse(client: CarrierClient, code: str, body: bytes, headers: Mapping[str, 
         return problem(503, "系统繁忙，请稍后再试", [{"field": "body", "code": "busy",
                                                 "message": "推送暂未处理，请稍后重推"}],
                        headers={"Retry-After": "60"})
+
+
+def _unstorable(parsed: PushResult) -> str | None:
+    """Text the database cannot keep (bot/domain/limits.py), or a waybill number longer than
+    any shipment's (no carrier issues those); location and description are cut to length."""
+    for e in parsed.events:
+        if len(e.waybill) > WAYBILL_MAX:
+            return f"waybill number longer than {WAYBILL_MAX}"
+        why = payload_refusal([e.waybill, e.location[:LOCATION_MAX],
+                               e.description[:DESCRIPTION_MAX]]) or payload_refusal(e.raw)
+        if why:
+            return why
+    return None
 
 
 def _not_found(code: str, message: str) -> web.Response:

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.dispatch import CardReply, Incoming, Reply, TextReply, UpdateCard
+from handlers import console_session
 from handlers.keys import DISPATCHER, OUTBOX
 from handlers.local import is_local
 from handlers.problems import Problem, json_response
@@ -78,16 +79,40 @@ def _reply_json(r: Reply) -> dict[str, Any]:
     return {"type": "update", "task_id": r.task_id, "card": dict(r.card)}
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+async def _json(request: web.Request) -> dict[str, Any]:
     try:
         data = await request.json()
     except ValueError as exc:
         raise Problem(400, "请求体不是有效的JSON", [{"field": "body", "code": "malformed_json",
                                                "message": "请求体不是有效的JSON"}]) from exc
-    if not isinstance(data, dict) or not isinstance(data.get("user_id"), str):
-        raise Problem(422, "缺少 user_id", [{"field": "user_id", "code": "required",
-                                          "message": "请选择一个员工身份"}])
+    if not isinstance(data, dict):
+        raise Problem(422, "请求体应为JSON对象", [{"field": "body", "code": "type",
+                                             "message": "请求体应为JSON对象"}])
     return data
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    """The body, with `user_id` set to the staff member of the console's session cookie."""
+    data = await _json(request)
+    data["user_id"] = console_session.user_of(request)
+    return data
+
+
+@routes.post("/console/api/session")
+async def session(request: web.Request) -> web.Response:
+    """Act as this staff member from now on (a signed cookie; handlers/console_session.py)."""
+    _loopback_only(request)
+    _same_origin(request)
+    userid = (await _json(request)).get("user_id")
+    staff = await Staff.get_or_none(userid=userid, active=True) if isinstance(
+        userid, str) and 0 < len(userid) <= 64 and ":" not in userid else None
+    if staff is None:
+        raise Problem(422, "没有这位员工", [{"field": "user_id", "code": "unknown_staff",
+                                          "message": "请选择一位在职员工"}])
+    response = json_response({"user_id": staff.userid, "name": staff.name,
+                              "role": staff.role.value})
+    console_session.start(request, response, staff.userid)
+    return response
 
 
 def _chat(data: dict[str, Any]) -> tuple[str, str | None]:

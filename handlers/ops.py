@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 
@@ -17,7 +18,9 @@ from prometheus_client import (
 
 from storage import db, sqlite_inline
 
+log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
+CLIENT_GONE = 499  # nginx's code for "the client closed the connection"
 
 
 class Metrics:
@@ -49,6 +52,14 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
     except web.HTTPException as e:
         status = e.status
         raise
+    except ConnectionResetError:
+        # The client went away mid-request (e.g. mid-body): nothing to answer, nothing wrong.
+        status = _client_gone(request)
+        return web.Response(status=CLIENT_GONE)
+    except asyncio.CancelledError:
+        # The same, where the server cancels the handler of a lost connection.
+        status = _client_gone(request)
+        raise
     finally:
         m = request.app[METRICS]
         m.requests.labels(request.method, name, str(status)).inc()
@@ -60,6 +71,12 @@ DEGRADED = web.AppKey("degraded_checks", list)
 PING_WAIT = 0.5  # seconds; /healthz answers within 1 s whatever the database does
 LOCK_WAIT = 0.25  # SQLite: the write lock held longer than this by someone else → degraded
 STALL = 1.0  # SQLite: a statement of ours waiting this long for the lock → degraded
+
+
+def _client_gone(request: web.Request) -> int:
+    log.info("client %s closed the connection during %s %s", request.remote, request.method,
+             request.path)
+    return CLIENT_GONE
 
 
 @routes.get("/healthz")

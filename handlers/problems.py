@@ -13,8 +13,10 @@ class Problem(Exception):
     """Raised by handlers; the errors middleware turns it into a response."""
 
     def __init__(self, status: int, title: str, errors: Sequence[Mapping[str, Any]],
-                 extra: Mapping[str, Any] | None = None) -> None:
+                 extra: Mapping[str, Any] | None = None,
+                 headers: Mapping[str, str] | None = None) -> None:
         self.status, self.title, self.errors, self.extra = status, title, list(errors), extra
+        self.headers = headers
         super().__init__(title)
 
 

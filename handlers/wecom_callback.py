@@ -25,6 +25,7 @@ from aiohttp import web
 from tortoise.transactions import in_transaction
 
 from bot.dispatch import CardReply, Incoming, Reply, TextReply, UpdateCard
+from bot.domain.limits import payload_refusal
 from handlers import ops
 from handlers.keys import DISPATCHER, OUTBOX
 from handlers.wecom_inbox import Inbox, InboxFull, Limits
@@ -69,6 +70,22 @@ async def _read(request: web.Request) -> bytes:
     return body
 
 
+def _checked(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A decrypted payload whose text can be stored (bot/domain/limits.py), else 400."""
+    if why := payload_refusal(data):
+        log.warning("WeCom callback refused after decryption: %s", why)
+        raise web.HTTPBadRequest(text="bad payload")
+    return data
+
+
+def _from_someone(msg: Incoming | None) -> Incoming | None:
+    """A message or click names its sender (it is answered to them), else 400."""
+    if msg is not None and not msg.user_id.strip():
+        log.warning("WeCom callback without a sender refused (%s)", msg.kind)
+        raise web.HTTPBadRequest(text="no sender")
+    return msg
+
+
 def _crypto_errors(exc: Exception) -> web.HTTPException:
     if isinstance(exc, BadSignature):
         log.warning("WeCom callback with a bad signature refused")
@@ -94,7 +111,7 @@ async def app_message(request: web.Request) -> web.Response:
         fields = request.app[APP_CRYPTO].decrypt(sig, ts, nonce, body)
     except (BadSignature, BadPayload) as exc:
         raise _crypto_errors(exc) from None
-    msg = incoming_from_app(fields)
+    msg = _from_someone(incoming_from_app(_checked(fields)))
     if msg is None:
         return web.Response(text="")
     try:
@@ -177,7 +194,7 @@ async def bot_message(request: web.Request) -> web.Response:
         data = crypto.decrypt(sig, ts, nonce, body)
     except (BadSignature, BadPayload) as exc:
         raise _crypto_errors(exc) from None
-    if incoming_from_bot(data) is None:
+    if _from_someone(incoming_from_bot(_checked(data))) is None:
         return web.Response(text="")
     key = bot_key(data)
     try:

@@ -165,6 +165,9 @@ class Order(Model):
     id = fields.IntField(primary_key=True)
     no = fields.CharField(24, unique=True)
     idempotency_key = fields.CharField(128, unique=True, null=True)
+    # SHA-256 of the request the key first came with (bot/domain/idempotency.py): the same key
+    # with another request is refused (409), like the payment APIs do.
+    idempotency_fingerprint = fields.CharField(64, null=True)
     customer: fields.ForeignKeyRelation[Customer] = fields.ForeignKeyField(
         "models.Customer", related_name="orders", db_index=True)
     customer_id: int

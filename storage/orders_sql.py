@@ -32,7 +32,7 @@ ORDER_COLS = (
     "salesperson", "priority", "preferred_warehouse", "address_raw", "province", "city",
     "district", "adcode", "lat", "lon", "invoice_type", "tax_id", "bank", "account", "total",
     "gates", "credit_released_by", "promised_at", "created_at", "confirmed_at", "shipped_at",
-    "delivered_at", "paid_at")
+    "delivered_at", "paid_at", "idempotency_fingerprint")
 CUSTOMER_COLS = (
     "id", "code", "name", "aliases", "credit_limit", "exposure", "contact", "phone", "address",
     "invoice_type", "tax_id", "bank", "account", "openid", "wecom_userid", "sales_owner",
@@ -117,7 +117,7 @@ _INSERT_COLS = (
     "idempotency_key", "customer_id", "status", "channel", "campaign", "salesperson", "priority",
     "preferred_warehouse", "address_raw", "province", "city", "district", "adcode", "lat", "lon",
     "invoice_type", "tax_id", "bank", "account", "total", "gates", "credit_released_by",
-    "promised_at", "created_at")
+    "promised_at", "created_at", "idempotency_fingerprint")
 _MARKS = ", ".join("?" * len(_INSERT_COLS))
 # The order number is the day prefix + the row id, so the id is taken in the same statement
 # (no second UPDATE): the next AUTOINCREMENT value on SQLite (the insert runs under the write
@@ -162,6 +162,7 @@ class NewOrder:
     gates: list[dict[str, Any]]
     promised_at: datetime | None
     created_at: datetime
+    idempotency_fingerprint: str | None = None
 
 
 async def insert_order(o: NewOrder) -> Order:
@@ -171,7 +172,8 @@ async def insert_order(o: NewOrder) -> Order:
         o.no_prefix, o.idempotency_key, o.customer_id, o.status.value, o.channel, o.campaign,
         o.salesperson, 0, o.preferred_warehouse, o.address_raw, o.province, o.city, o.district,
         o.adcode, o.lat, o.lon, o.invoice_type, o.tax_id, o.bank, o.account, total,
-        JSON_DUMPS(o.gates), None, _utc(o.promised_at), _utc(o.created_at)))
+        JSON_DUMPS(o.gates), None, _utc(o.promised_at), _utc(o.created_at),
+        o.idempotency_fingerprint))
     order_id, no = rows[0]
     return Order._init_from_db(
         id=order_id, no=no, idempotency_key=o.idempotency_key, customer_id=o.customer_id,
@@ -181,7 +183,7 @@ async def insert_order(o: NewOrder) -> Order:
         lon=o.lon, invoice_type=o.invoice_type, tax_id=o.tax_id, bank=o.bank,
         account=o.account, total=total, gates=o.gates, credit_released_by=None,
         promised_at=o.promised_at, created_at=o.created_at, confirmed_at=None, shipped_at=None,
-        delivered_at=None, paid_at=None)
+        delivered_at=None, paid_at=None, idempotency_fingerprint=o.idempotency_fingerprint)
 
 
 @dataclass(frozen=True)

@@ -154,3 +154,16 @@ def service(world: dict[str, Any], settings: config.Settings) -> Any:
     from bot.ordering import OrderService
 
     return OrderService(settings, Catalog(settings))
+
+
+# ---- API keys (handlers/auth.py): every /api call needs one --------------------------------
+
+async def issue_key(name: str, role: str) -> str:
+    """A new API key for `name` in `role` on the current database."""
+    from storage import api_keys
+
+    return (await api_keys.create(name, role))[1]
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}

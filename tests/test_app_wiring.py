@@ -26,6 +26,7 @@ from handlers.keys import NOTIFIER, OUTBOX, SERVICE, SHIPPING
 from integrations.carriers.base import CommonStatus, TrackingEvent
 from storage.models import Order, OrderStatus, Shipment, Stock
 from storage.outbox_models import OutboxNotification, OutboxStatus
+from tests.conftest import bearer, issue_key
 from tests.fakes.wecom_server import FakeWeCom
 
 NO_QUIET = (time(0, 0), time(0, 0))
@@ -38,7 +39,12 @@ def loud(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def client(world: dict[str, Any], loud: Settings, aiohttp_client: Any) -> TestClient:
-    return await aiohttp_client(build(loud, manage_db=False))
+    return await aiohttp_client(build(loud, manage_db=False), headers=await lina())
+
+
+async def lina() -> dict[str, str]:
+    """The manager lina's API key header (every /api call needs a key)."""
+    return bearer(await issue_key("lina", "manager"))
 
 
 async def post(client: TestClient, path: str, body: Any = None) -> tuple[int, Any]:
@@ -154,7 +160,7 @@ async def test_expedite_reaches_the_group_robot_webhook_when_its_key_is_set(
     async with FakeWeCom() as fake:
         env = {"WECOM_WEBHOOK_KEY": "fake-webhook-key", "WECOM_API_BASE": fake.url}
         live = replace(loud, env={k: Secret(v) for k, v in env.items()})
-        client = await aiohttp_client(build(live, manage_db=False))
+        client = await aiohttp_client(build(live, manage_db=False), headers=await lina())
         no = await confirmed(client)
         status, _ = await post(client, f"/api/orders/{no}/expedite", {"actor": "lina"})
         assert status == 200
@@ -203,7 +209,7 @@ async def test_both_steps_in_one_push_tell_only_the_delivery(client):
 async def test_customer_pushes_wait_for_morning_but_delivery_does_not(world, settings,
                                                                       aiohttp_client):
     always_quiet = replace(settings, quiet_hours=(time(0, 0), time(23, 59)))
-    client = await aiohttp_client(build(always_quiet, manage_db=False))
+    client = await aiohttp_client(build(always_quiet, manage_db=False), headers=await lina())
     no = await confirmed(client)
     [row] = await rows(event="order_confirmed")
     assert row.quiet and row.next_attempt_ms > datetime.now(UTC).timestamp() * 1000
@@ -298,7 +304,7 @@ async def test_a_refused_waybill_is_held_and_the_salesperson_is_told(world, loud
     live = replace(loud, env={k: Secret(v) for k, v in env.items()})
     await Warehouse.filter(code="HZ01").update(address="余杭区仓前街道文一西路1号")
     await Staff.create(userid="zhouqiang", name="周强", role="warehouse", mobile="15888460192")
-    client = await aiohttp_client(build(live, manage_db=False))
+    client = await aiohttp_client(build(live, manage_db=False), headers=await lina())
     no = await confirmed(client)
     await Order.filter(no=no).update(salesperson="zhangwei")
     await Shipment.filter(order__no=no).update(carrier="sf")

@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -60,36 +61,87 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _get(url):
-    with urllib.request.urlopen(url, timeout=5) as r:
+def _get(url, headers=None):
+    req = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(req, timeout=5) as r:
         return r.status, json.loads(r.read())
 
 
-def test_serve_loads_demo_data_into_an_empty_database_and_takes_orders(tmp_path, dbfile):
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "bot.py"), "--db", dbfile, "--port",
-                             str(port)], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+def _call(url, method="GET", body=None, key=None):
+    """(status, parsed body) of one request; HTTP errors are answers too."""
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, method=method, data=data, headers=headers)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                status, body = _get(f"http://127.0.0.1:{port}/healthz")
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    pytest.fail("server did not come up:\n" + (proc.stdout.read() if
-                                                               proc.poll() is not None else ""))
-                time.sleep(0.2)
-        assert status == 200 and body["db"] == "sqlite"
-        req = urllib.request.Request(
-            f"http://127.0.0.1:{port}/api/orders", method="POST",
-            data=json.dumps({"customer": "C0002", "lines": [{"sku": "OIL00001", "qty": 1}]}
-                            ).encode(), headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=10) as r:
-            order = json.loads(r.read())
-        assert r.status == 201 and order["status"] == "draft"
-        assert order["promised_at"].endswith("+08:00")
+            return r.status, r.headers.get_content_type(), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get_content_type(), e.read()
+
+
+def test_keys_create_list_revoke(dbfile):
+    made = run("keys", "create", "--name", "erp", "--role", "integration", "--db", dbfile)
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.split()[-1]  # the key is the last word printed
+    assert key.startswith("lvy_") and len(key) > 40
+    listed = run("keys", "list", "--db", dbfile)
+    assert "erp" in listed.stdout and "integration" in listed.stdout
+    assert key not in listed.stdout and key[:12] in listed.stdout  # shown by its prefix only
+    bad = run("keys", "create", "--name", "x", "--role", "boss", "--db", dbfile)
+    assert bad.returncode == 2
+    gone = run("keys", "revoke", "erp", "--db", dbfile)
+    assert gone.returncode == 0 and "已吊销" in gone.stdout
+    assert "erp" not in run("keys", "list", "--db", dbfile).stdout
+    assert run("keys", "revoke", "erp", "--db", dbfile).returncode == 1
+
+
+def _wait_up(proc, url):
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            return _get(url)
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                pytest.fail("server did not come up:\n" + (proc.stdout.read() if
+                                                           proc.poll() is not None else ""))
+            time.sleep(0.2)
+
+
+def test_serve_loads_demo_data_takes_keyed_orders_and_listens_twice(tmp_path, dbfile):
+    made = run("keys", "create", "--name", "ops", "--role", "admin", "--db", dbfile)
+    key = made.stdout.split()[-1]
+    port, public = _free_port(), _free_port()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bot.py"), "--db", dbfile, "--port",
+                             str(port), "--public-port", str(public)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    admin, outside = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{public}"
+    try:
+        status, body = _wait_up(proc, f"{admin}/healthz")
+        assert status == 200 and body["db"] == "sqlite"
+        assert _get(f"{outside}/healthz")[0] == 200
+        order = {"customer": "C0002", "lines": [{"sku": "OIL00001", "qty": 1}]}
+        status, ctype, _ = _call(f"{admin}/api/orders", "POST", order)
+        assert (status, ctype) == (401, "application/problem+json")
+        status, _, raw = _call(f"{admin}/api/orders", "POST", order, key)
+        placed = json.loads(raw)
+        assert status == 201 and placed["status"] == "draft", placed
+        assert placed["promised_at"].endswith("+08:00")
+        no = placed["no"]
+        assert _call(f"{admin}/api/orders/{no}/confirm", "POST", {}, key)[0] == 200
+        status, _, raw = _call(f"{admin}/api/orders/{no}/ship", "POST", {}, key)
+        shipped = json.loads(raw)
+        assert status == 200, shipped
+        # Links name the port actually served: the public listener's, where /t/ is public.
+        link = shipped["tracking_url"]
+        assert link.startswith(f"{outside}/t/"), link
+        with urllib.request.urlopen(link, timeout=10) as r:
+            assert r.status == 200 and "text/html" in r.headers["Content-Type"]
+        # The public listener serves none of the rest, key or not.
+        for path in (f"/api/orders/{no}", "/metrics", "/console", "/dashboard"):
+            status, _, _ = _call(outside + path, key=key)
+            assert status in (403, 404), (path, status)
     finally:
         proc.terminate()
         proc.wait(timeout=20)

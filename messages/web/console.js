@@ -92,6 +92,15 @@ async function post(path, body) {
   return data;
 }
 
+// The server acts as the staff member picked here only after this (a signed session cookie).
+let sessionFor = null;
+async function ensureSession() {
+  const who = $("#who").value;
+  if (sessionFor === who) return;
+  await post("/console/api/session", { user_id: who });
+  sessionFor = who;
+}
+
 async function click(taskId, key, questionKey, box) {
   const selected = {};
   if (questionKey) {
@@ -100,6 +109,7 @@ async function click(taskId, key, questionKey, box) {
   }
   box.querySelectorAll("button").forEach((b) => { b.disabled = true; });
   try {
+    await ensureSession();
     show((await post("/console/api/click", { ...identity(), task_id: taskId, key, selected })).replies);
   } catch (e) {
     row(false, el("div", { class: "bubble error", text: e.message }));
@@ -115,6 +125,7 @@ $("#composer").addEventListener("submit", async (ev) => {
   row(true, el("div", { class: "bubble", text }));
   $("#text").value = "";
   try {
+    await ensureSession();
     show((await post("/console/api/send", { ...identity(), text })).replies);
   } catch (e) {
     row(false, el("div", { class: "bubble error", text: e.message }));

@@ -77,6 +77,7 @@ class FakeWeChatOA:
     honour_client_msg_id: bool = True
     sent: list[Sent] = field(default_factory=list)
     suppressed: Counter[str] = field(default_factory=Counter)  # client_msg_id → repeats
+    suppressed_at: dict[str, float] = field(default_factory=dict)  # client_msg_id → last repeat
     rejected: Counter[int] = field(default_factory=Counter)  # errcode → count
     url: str = ""
 
@@ -257,6 +258,7 @@ class FakeWeChatOA:
         if first is None or first[1] + DEDUP_WINDOW <= self.now():
             return None
         self.suppressed[msg.client_msg_id] += 1
+        self.suppressed_at[msg.client_msg_id] = msg.at
         return first[0]
 
     def _limit(self) -> None:

@@ -17,13 +17,15 @@ from aiohttp.test_utils import TestClient
 from bot.catalog import Catalog
 from bot.config import Settings
 from bot.ordering import LineInput, OrderService, PlaceOrder
+from bot.ratelimit import Limiter
 from bot.shipping import ShippingService
 from bot.trackview import TrackingPageConfig
-from handlers import api, pages
+from handlers import api, auth, pages
 from handlers.keys import SERVICE, SETTINGS, SHIPPING
 from integrations.carriers.sf import SfClient
 from storage.models import Shipment, Staff, Stock, Warehouse
 from storage.shipping_models import ShippingHold
+from tests.conftest import bearer, issue_key
 from tests.fakes.sf_server import FakeSf
 from tests.handlers.test_api import ISO_CST, PROBLEM, act, assert_problem
 
@@ -53,14 +55,15 @@ async def service(world: dict[str, Any], settings: Settings) -> OrderService:
 @pytest.fixture
 async def client(service: OrderService, settings: Settings, sf: FakeSf,
                  http: httpx.AsyncClient, aiohttp_client: Any) -> TestClient:
-    app = web.Application(middlewares=[api.errors_middleware])
+    app = web.Application(middlewares=[api.errors_middleware, auth.api_auth_middleware])
     app[SETTINGS] = settings
+    app[auth.KEYS] = auth.KeyCache(Limiter(settings.limits.api_per_key))
     app[SERVICE] = service
     app[pages.TRACKING] = TrackingPageConfig.from_settings(settings)
     sf_client = SfClient(http, sf.base_url, sf.partner_id, sf.checkword, "7551234567", 2.0)
     app[SHIPPING] = ShippingService(service, {"sf": sf_client})
     app.add_routes(api.routes)
-    return await aiohttp_client(app)
+    return await aiohttp_client(app, headers=bearer(await issue_key("zhouqiang", "warehouse")))
 
 
 async def allocated_sf_order(service: OrderService) -> str:

@@ -1,0 +1,11 @@
+"""Who may do what: the staff roles, the API key roles (the staff roles plus `integration`,
+for a system such as an ERP), and the roles that approve (credit releases, prices below the
+discount floor). storage.models.Role is the staff column's enum of the same names."""
+
+from __future__ import annotations
+
+STAFF_ROLES = ("sales", "manager", "warehouse", "finance", "admin")
+KEY_ROLES = (*STAFF_ROLES, "integration")
+# May release a held credit gate and set any price; admin may do everything.
+APPROVERS = frozenset({"manager", "admin"})
+ADMIN = "admin"
