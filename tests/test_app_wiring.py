@@ -88,8 +88,11 @@ async def test_confirmation_is_told_to_the_customer_with_a_working_tracking_link
 async def test_cancelling_tells_the_customer_told_of_it_and_the_salesperson(client):
     no = await confirmed(client)
     assert await client.app[OUTBOX].run_once() == 1  # 订单已确认 reached the customer
-    status, body = await post(client, f"/api/orders/{no}/cancel", {"reason": "客户改单"})
-    assert status == 200 and body["status"] == "cancelled", body
+    # cancelled by the ERP's key: nobody on the order is the canceller
+    resp = await client.post(f"/api/orders/{no}/cancel", json={"reason": "客户改单"},
+                             headers=bearer(await issue_key("erp", "integration")))
+    body = await resp.json()
+    assert resp.status == 200 and body["status"] == "cancelled", body
     sent = await rows(event="order_cancelled")
     # no salesperson on an API order and no owner: the managers hear of it
     assert [(r.channel, r.recipient) for r in sent] == [("console", "客户:C0001"),
@@ -101,10 +104,17 @@ async def test_cancelling_tells_the_customer_told_of_it_and_the_salesperson(clie
     # a draft nobody confirmed: the customer never heard of it, only the salesperson hears
     status, body = await post(client, "/api/orders",
                               {"customer": "C0001", "lines": [{"sku": "FLT00001", "qty": 1}]})
-    status, _ = await post(client, f"/api/orders/{body['no']}/cancel")
-    assert status == 200
+    resp = await client.post(f"/api/orders/{body['no']}/cancel", json={},
+                             headers=bearer(await issue_key("erp2", "integration")))
+    assert resp.status == 200
     assert [r.recipient for r in await rows(event="order_cancelled", order_no=body["no"])] == [
         "lina"]
+    # the manager who cancels is not told of her own cancellation
+    status, body = await post(client, "/api/orders",
+                              {"customer": "C0001", "lines": [{"sku": "FLT00001", "qty": 1}]})
+    status, _ = await post(client, f"/api/orders/{body['no']}/cancel")
+    assert status == 200
+    assert await rows(event="order_cancelled", order_no=body["no"]) == []
 
 
 async def test_a_failed_notification_plan_rolls_the_confirmation_back(client):

@@ -24,6 +24,7 @@ from handlers.keys import SERVICE
 from integrations.carriers.sf import push_token
 from integrations.wecom_crypto import AppCrypto, BotCrypto
 from storage.chat_models import ChatCard
+from storage.models import Shipment
 from storage.tracking_models import TrackingEventRow
 from storage.wecom_models import SeenCallback
 from tests.fakes import kuaidi100_server as k100
@@ -174,7 +175,8 @@ async def carriers(world: Any, settings: Settings, aiohttp_client: Any) -> TestC
                 manage_db=False)
     client = await aiohttp_client(app)
     for waybill in WAYBILLS:  # pushes for these reach real shipments
-        await ship(app[SERVICE], waybill)
+        _, number = await ship(app[SERVICE])
+        assert await Shipment.filter(waybill_no=number).update(waybill_no=waybill) == 1
     return client
 
 
