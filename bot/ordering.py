@@ -550,11 +550,14 @@ def _view(c: Customer | None) -> CustomerView | None:
 
 
 def _invoice_for(given: Mapping[str, str] | None, c: Customer | None) -> dict[str, str]:
-    if given:
-        return {k: str(given.get(k) or "") for k in ("type", "tax_id", "bank", "account")}
-    if c is None:
-        return {"type": "普票", "tax_id": "", "bank": "", "account": ""}
-    return {"type": c.invoice_type, "tax_id": c.tax_id, "bank": c.bank, "account": c.account}
+    """The order's invoice: what the request gave, each blank field filled from the customer
+    master (a chat order that only says 专票 uses the tax ID, bank and account on file)."""
+    on_file = ({"type": c.invoice_type, "tax_id": c.tax_id, "bank": c.bank,
+                "account": c.account} if c is not None
+               else {"type": "普票", "tax_id": "", "bank": "", "account": ""})
+    if not given:
+        return on_file
+    return {k: str(given.get(k) or "").strip() or (on_file[k] or "") for k in on_file}
 
 
 def _order_invoice(o: Order) -> dict[str, str]:

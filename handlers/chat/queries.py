@@ -53,8 +53,8 @@ async def stock(msg: Incoming, args: str, service: OrderService, parser: Any) ->
     p = cat.products[sku]
     rows = await by_warehouse(sku, cat)
     lines = [f"{p.sku} {p.name}"] + [
-        f"{r.name}：可用{r.available}（在库{r.on_hand}，锁定{r.reserved}"
-        + (f"，安全库存{r.safety_stock}" if r.safety_stock else "") + "）"
+        f"{r.name}：可用{r.servable}（在库{r.on_hand}，锁定{r.reserved}"
+        + (f"，安全库存{r.floor}" if r.floor else "") + "）"
         + ("【秒杀仓】" if r.virtual else "") for r in rows]
     if not rows:
         lines.append("各仓均无库存")

@@ -9,7 +9,9 @@ from decimal import Decimal
 
 from bot.catalog import Catalog
 from bot.domain import eta
+from bot.domain.gates import destination
 from bot.stockview import servable
+from integrations import geocode
 from messages.cards import LineView, OrderCardView, order_card
 from storage.models import Customer, Order, OrderLine, OrderStatus
 
@@ -39,7 +41,9 @@ async def order_view(order: Order, cat: Catalog, task_id: str, note: str = ""
                      ) -> OrderCardView:
     customer = await Customer.get(id=order.customer_id)
     lines = await OrderLine.filter(order_id=order.id).order_by("id")
-    avail = await servable([ln.sku for ln in lines], cat, order.campaign)
+    place = geocode.parse(order.address_raw) if order.address_raw else None
+    dest = destination(place) if place else None
+    avail = await servable([ln.sku for ln in lines], cat, order.campaign, dest)
     # Credit left once this order counts: drafts are not charged until confirmed.
     charged = order.status not in (OrderStatus.draft, OrderStatus.on_hold,
                                    OrderStatus.cancelled)
