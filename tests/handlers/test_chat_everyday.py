@@ -92,7 +92,7 @@ async def test_card_stock_level_keeps_the_rules_safety_stock_back(dispatcher):
 
 
 async def test_card_says_short_when_the_gate_says_short(dispatcher):
-    card = await place_card(dispatcher, f"C0001 BRK00001 x450 {ADDRESS}")
+    card = await place_card(dispatcher, f"C0001 BRK00001 x410 {ADDRESS}")
     assert "不足(400)" in items(card)["第1行"]
     assert "可用400" in card["quote_area"]["quote_text"]
 
@@ -110,3 +110,108 @@ async def test_stock_api_applies_the_rules_safety_stock(world, settings, aiohttp
     oil = {r["warehouse"]: r for r in (await (await client.get("/api/stock/OIL00001")).json())[
         "warehouses"]}
     assert oil["HZ01"]["safety_stock"] == 0 and oil["HZ01"]["servable"] == 500
+
+
+# ---- a held card: 申请放行 for credit, 修改 for the rest, never 确认下单 ---------------------
+
+@pytest.fixture
+async def app_client(world, settings, aiohttp_client):
+    """The whole application (its dispatcher writes notifications to the outbox)."""
+    return await aiohttp_client(build(settings, manage_db=False))
+
+
+def feed(client, msg):
+    from handlers.keys import DISPATCHER
+    return client.app[DISPATCHER].feed(msg)
+
+
+def rendered(client, row):
+    from handlers.keys import OUTBOX
+    return client.app[OUTBOX].renderer.render(row.template, row.context).text
+
+
+async def test_a_credit_hold_offers_release_which_tells_the_managers_once(app_client):
+    from storage.models import OrderLog
+    from storage.outbox_models import OutboxNotification
+
+    replies = await feed(app_client, text("zhangwei", f"C0002 TYR00001 x5 {ADDRESS}"))
+    card = replies[0].card  # 2,600 against a limit of 1,000
+    assert buttons(card) == ["申请放行", "修改", "取消"]
+    no = order_no(card)
+    asked = await feed(app_client, click("zhangwei", key_of(card, "申请放行"), card["task_id"]))
+    assert isinstance(asked[0], UpdateCard) and asked[0].task_id == card["task_id"]
+    assert "确认下单" not in buttons(asked[0].card)
+    assert "申请放行" not in buttons(asked[0].card)
+    assert "已申请放行" in asked[0].card["sub_title_text"]
+    assert (await Order.get(no=no)).status == OrderStatus.on_hold
+    [row] = await OutboxNotification.filter(event="release_requested")
+    assert row.recipient == "lina"
+    message = rendered(app_client, row)
+    assert "张伟申请放行订单" + no in message and "¥2,600.00" in message
+    assert "未通过：信用额度不足" in message and "通过：库存充足" in message.replace("可", "")
+    # pressing again, or an old 确认下单 key, holds nothing again and tells nobody again
+    again = await feed(app_client, click("zhangwei", key_of(card, "申请放行"), card["task_id"]))
+    assert "已经申请过放行" in only_text(again)
+    stale = await feed(app_client, click("zhangwei", f"ord:confirm:{no}", card["task_id"]))
+    assert "信用额度不足" in only_text(stale)
+    assert await OutboxNotification.filter(event="release_requested").count() == 1
+    assert await OutboxNotification.filter(event="gate_failed").count() == 0
+    assert await OrderLog.filter(order__no=no, action="hold").count() == 1
+
+
+async def test_a_non_credit_problem_offers_only_edit(dispatcher):
+    card = await place_card(dispatcher, f"C0001 BRK00001 x410 {ADDRESS}")
+    assert buttons(card) == ["修改", "取消"]
+    replies = await dispatcher.feed(click("zhangwei", f"ord:ask:{order_no(card)}",
+                                          card["task_id"]))
+    assert "只有信用额度不足可以申请放行" in only_text(replies)
+
+
+async def test_after_release_an_invoice_problem_tells_the_salesperson_to_edit(app_client):
+    from storage.outbox_models import OutboxNotification
+
+    card = (await feed(app_client, text("zhangwei", f"C0002 TYR00001 x5 {ADDRESS} 专票")))[0].card
+    no = order_no(card)
+    await feed(app_client, click("zhangwei", key_of(card, "申请放行"), card["task_id"]))
+    reply = only_text(await feed(app_client, text("lina", f"放行 {no} 老客户", "group")))
+    assert "仍未通过" in reply and "税号" in reply
+    [row] = await OutboxNotification.filter(event="gate_failed")
+    assert row.recipient == "zhangwei"
+    message = rendered(app_client, row)
+    assert "缺少税号" in message and "修改" in message and "请经理放行" not in message
+
+
+# ---- every message gets a useful answer ------------------------------------------------
+
+@pytest.mark.parametrize("qty", ["x0", "x-5", "×0", "X -3"])
+async def test_a_zero_or_negative_quantity_is_refused_not_read_as_one(dispatcher, qty):
+    reply = only_text(await dispatcher.feed(text("zhangwei", f"C0001 OIL00001 {qty} {ADDRESS}")))
+    assert "数量" in reply and "大于0" in reply
+    assert await Order.all().count() == 0
+
+
+async def test_an_unknown_code_is_said_not_to_exist_before_suggestions(dispatcher):
+    replies = await dispatcher.feed(text("zhangwei", "C0001 XYZ99999 前刹车片 x2"))
+    assert isinstance(replies[0], TextReply)
+    assert replies[0].text.startswith("商品编码XYZ99999不存在")
+    assert isinstance(replies[1], CardReply)
+    bare = only_text(await dispatcher.feed(text("zhangwei", "C0001 XYZ99999 x2")))
+    assert bare.startswith("商品编码XYZ99999不存在")
+    assert await Order.all().count() == 0
+
+
+async def test_none_of_these_gets_a_reply(dispatcher):
+    replies = await dispatcher.feed(text("zhangwei", "C0001 XYZ99999 前刹车片 x2"))
+    card = next(r.card for r in replies if isinstance(r, CardReply))
+    none_key = card["button_list"][1]["key"]
+    assert card["button_list"][1]["text"] == "都不是"
+    reply = only_text(await dispatcher.feed(click("zhangwei", none_key, card["task_id"])))
+    assert "都不是" in reply and "重新发送" in reply
+    assert await dispatcher.feed(click("zhangwei", none_key, card["task_id"])) == []
+
+
+async def test_an_unknown_customer_is_told_not_found_with_an_unambiguous_example(dispatcher):
+    reply = only_text(await dispatcher.feed(text("zhangwei", f"不存在汽修 OIL00001 x2 {ADDRESS}")))
+    assert reply.startswith("没有找到客户“不存在汽修”")
+    assert "C0001（杭州西湖恒通汽修厂）" in reply
+    assert await Order.all().count() == 0
