@@ -65,7 +65,7 @@ def order_card(v: OrderCardView) -> dict[str, Any]:
     card: dict[str, Any] = {
         "card_type": "button_interaction",
         "source": SOURCE,
-        "main_title": {"title": f"{STATE_TITLE.get(v.state, '订单')} {v.no}"[:36],
+        "main_title": {"title": f"{_title(v)} {v.no}"[:36],
                        "desc": v.customer[:44]},
         "sub_title_text": _subtitle(v)[:160],
         "horizontal_content_list": _items(v),
@@ -76,6 +76,12 @@ def order_card(v: OrderCardView) -> dict[str, Any]:
         card["quote_area"] = {"type": 0, "title": "未通过的校验",
                               "quote_text": "\n".join(v.problems)[:300]}
     return card
+
+
+def _title(v: OrderCardView) -> str:
+    if v.state == "open" and v.problems:
+        return "订单未通过校验"
+    return STATE_TITLE.get(v.state, "订单")
 
 
 def _subtitle(v: OrderCardView) -> str:

@@ -8,7 +8,7 @@ from bot.dispatch import Incoming, Reply, Router, TextReply, command
 from bot.domain.orders import STATUS_ZH
 from bot.ordering import OrderService
 from bot.stockview import by_warehouse
-from handlers.chat.views import ChatLinks, promise_text
+from handlers.chat.views import ChatLinks, progress_text
 from messages.facts import fmt_time, status_zh
 from storage.chat_models import ChatQuestion
 from storage.models import Order, OrderLine, OrderStatus, Shipment, Staff
@@ -78,7 +78,7 @@ async def order_status(msg: Incoming, args: str) -> list[Reply]:
     lines = await OrderLine.filter(order_id=found.id).order_by("id")
     text = [f"订单{found.no}：{STATUS_ZH[found.status]}，合计¥{found.total:,.2f}"]
     text += [f"• {ln.sku} {ln.name} ×{ln.qty}" for ln in lines]
-    if promise := promise_text(found.promised_at):
+    if promise := progress_text(found):
         text.append(promise)
     bad = [g["message"] for g in found.gates or [] if not g["ok"]]
     if bad:
@@ -108,7 +108,7 @@ async def logistics(msg: Incoming, args: str, service: OrderService,
             place = f" {last.location}" if last.location else ""
             text.append(f"  最新：{fmt_time(last.occurred_at)}{place} "
                         f"{last.description or status_zh(last.status)}")
-    if promise := promise_text(found.promised_at):
+    if promise := progress_text(found):
         text.append(promise)
     if links is not None and found.status not in (OrderStatus.draft, OrderStatus.on_hold,
                                                    OrderStatus.cancelled):

@@ -215,3 +215,106 @@ async def test_an_unknown_customer_is_told_not_found_with_an_unambiguous_example
     assert reply.startswith("没有找到客户“不存在汽修”")
     assert "C0001（杭州西湖恒通汽修厂）" in reply
     assert await Order.all().count() == 0
+
+
+# ---- cards people can check ------------------------------------------------------------
+
+async def test_the_card_shows_full_names_prices_address_and_each_shipment(dispatcher):
+    card = await place_card(dispatcher, f"C0001 OIL00001 x3 FLT00001 x2 {ADDRESS}")
+    got = items(card)
+    assert got["第1行"].startswith("OIL00001 美孚 速霸2000 全合成机油 5W-30 4L ×3 单价¥268.00｜")
+    assert "曼牌 空气滤清器 丰田卡罗拉 C2433 ×2 单价¥45.00" in got["第2行"]
+    assert got["送货地址"] == "浙江省杭州市西湖区文三路100号"
+    assert "发货：杭州仓·" in card["sub_title_text"]
+    carrier = card["sub_title_text"].split("杭州仓·")[1]
+    assert carrier.startswith(("顺丰速运", "中通快递", "京东物流"))
+    assert len(card["horizontal_content_list"]) <= 6
+
+
+async def test_a_cancelled_card_stops_counting_down(dispatcher):
+    card = await place_card(dispatcher, f"C0001 OIL00001 x3 {ADDRESS}")
+    assert "还剩" in card["sub_title_text"]
+    [done] = await dispatcher.feed(click("zhangwei", key_of(card, "取消"), card["task_id"]))
+    assert "还剩" not in done.card["sub_title_text"]
+    assert "送达" not in done.card["sub_title_text"]
+
+
+# ---- 修改 in words, on the same card ----------------------------------------------------
+
+async def test_edits_in_words_update_the_same_card(dispatcher):
+    card = await place_card(dispatcher, f"C0001 OIL00001 x3 FLT00001 x2 {ADDRESS}")
+    help_ = only_text(await dispatcher.feed(click("zhangwei", key_of(card, "修改"),
+                                                  card["task_id"])))
+    assert "第2行改成x20" in help_
+    [up] = await dispatcher.feed(text("zhangwei", "第2行改成x20"))
+    assert isinstance(up, UpdateCard) and up.task_id == card["task_id"]
+    assert "×20" in items(up.card)["第2行"] and "第2行数量改为20" in up.card["sub_title_text"]
+    [up] = await dispatcher.feed(text("zhangwei", "删掉第1行"))
+    assert items(up.card)["第1行"].startswith("FLT00001") and "第2行" not in items(up.card)
+    [up] = await dispatcher.feed(text("zhangwei", "地址改成江苏省南京市鼓楼区中山路5号"))
+    assert items(up.card)["送货地址"] == "江苏省南京市鼓楼区中山路5号"
+    assert "南京仓" in up.card["sub_title_text"]
+    [up] = await dispatcher.feed(text("zhangwei", "发票改成专票"))
+    assert "专票" in up.card["sub_title_text"] and "quote_area" not in up.card
+    # one live draft, the edited one; the replaced drafts are cancelled, not left behind
+    live = await Order.filter(status=OrderStatus.draft)
+    assert [o.no for o in live] == [order_no(up.card)]
+    assert live[0].invoice_type == "专票" and live[0].tax_id
+    done = await dispatcher.feed(click("zhangwei", key_of(up.card, "确认下单"), card["task_id"]))
+    assert done[0].card["main_title"]["title"].startswith("订单已确认")
+
+
+async def test_a_bad_edit_is_refused_and_changes_nothing(dispatcher):
+    card = await place_card(dispatcher, f"C0001 OIL00001 x3 {ADDRESS}")
+    assert "大于0" in only_text(await dispatcher.feed(text("zhangwei", "第1行改成x0")))
+    assert "没有第3行" in only_text(await dispatcher.feed(text("zhangwei", "第3行改成x2")))
+    assert "不能删掉" in only_text(await dispatcher.feed(text("zhangwei", "删掉第1行")))
+    assert [o.no for o in await Order.all()] == [order_no(card)]
+
+
+# ---- 查单/查物流 after delivery, 加急 with its reason --------------------------------------
+
+async def test_a_delivered_order_says_signed_with_the_time_not_a_countdown(world, settings):
+    from datetime import UTC, datetime
+
+    from bot.ordering import LineInput, PlaceOrder
+    from bot.tracking import TrackingService
+    from integrations.carriers.base import CommonStatus, TrackingEvent
+    from storage.models import Shipment
+    from tests.ship import ship_sandbox
+
+    catalog = Catalog(settings)
+    service = OrderService(settings, catalog)
+    dispatcher = build_dispatcher(service, ParserService(catalog))
+    out = await service.place(PlaceOrder("C0001", [LineInput("OIL00001", 2)],
+                                         address=ADDRESS[1:]))
+    await service.confirm(out.order.no)
+    await ship_sandbox(service, out.order.no)
+    ship = await Shipment.get(order__no=out.order.no)
+    at = datetime.now(UTC).replace(microsecond=0)
+    await TrackingService(settings, {}).apply([TrackingEvent(
+        ship.waybill_no, "sandbox", CommonStatus.DELIVERED, at, "杭州西湖", "已签收，本人签收")])
+    assert (await Order.get(no=out.order.no)).status == OrderStatus.delivered
+    from messages.facts import fmt_time
+    for ask in ("查单", "查物流"):
+        reply = only_text(await dispatcher.feed(text("zhangwei", f"{ask} {out.order.no}")))
+        assert f"已签收（{fmt_time(at)}）" in reply, reply
+        assert "还剩" not in reply and "预计" not in reply
+
+
+@pytest.mark.parametrize("said", ["加急 {no} 客户停工待料", "加急 {no}，客户停工待料",
+                                  "加急 {no}\n原因：客户停工待料", "加急 {no}客户停工待料"])
+async def test_expedite_takes_the_reason_after_the_order_number(app_client, said):
+    from bot.ordering import LineInput, PlaceOrder
+    from handlers.keys import SERVICE
+    from storage.outbox_models import OutboxNotification
+
+    service = app_client.app[SERVICE]
+    out = await service.place(PlaceOrder("C0001", [LineInput("OIL00001", 2)],
+                                         address=ADDRESS[1:]))
+    await service.confirm(out.order.no)
+    reply = only_text(await feed(app_client, text("lina", said.format(no=out.order.no.lower()),
+                                                  "group")))
+    assert reply.startswith(f"已加急订单{out.order.no}")
+    [row] = await OutboxNotification.filter(event="urgent_order")
+    assert row.context["原因"] == "客户停工待料"
