@@ -35,6 +35,9 @@ def promise_text(promised: datetime | None, now: datetime | None = None) -> str:
     if promised is None:
         return ""
     now = now or datetime.now(UTC)
+    if promised <= now:  # late: say so, never "还剩0小时"
+        late = max(1, int((now - promised).total_seconds() // 3600))
+        return f"原承诺{fmt_time(promised)}前送达，已超时{late}小时"
     return f"{eta.describe(promised, now)}，还剩{eta.countdown_hours(promised, now)}小时"
 
 
