@@ -112,7 +112,8 @@ async def load(customer: Customer, cat: Catalog, now: datetime | None = None
                ) -> CustomerView:
     now = now or datetime.now(UTC)
     raw = await Order.filter(customer_id=customer.id).order_by("-id").values(
-        "id", "no", "status", "total", "created_at", "promised_at", "delivered_at", "paid_at")
+        "id", "no", "status", "total", "created_at", "promised_at", "delivered_at", "paid_at",
+        "confirmed_at")
     orders = [OrderRow(r["no"], S(r["status"]), r["total"], r["created_at"], r["promised_at"],
                        r["delivered_at"]) for r in raw]
     due = now - timedelta(days=PAYMENT_DAYS)
@@ -125,7 +126,10 @@ async def load(customer: Customer, cat: Catalog, now: datetime | None = None
         customer=customer, credit=credit,
         open_orders=[o for o in orders if o.status in OPEN],
         in_transit=await _parcels([r["id"] for r in raw if r["status"] in MOVING], nos, cat),
-        recent=[o for o in orders if o.status != S.draft][:RECENT],
+        # Drafts, and drafts cancelled before anyone confirmed them (a 修改 replaces its
+        # draft), were never orders.
+        recent=[o for o, r in zip(orders, raw, strict=True) if o.status != S.draft and not (
+            o.status == S.cancelled and r["confirmed_at"] is None)][:RECENT],
         top_items=await _top_items([r["id"] for r in raw if r["status"] in CHARGED],
                                    customer, cat),
         invoice_problems=invoice_problems(customer.invoice_type, customer.tax_id,

@@ -66,3 +66,29 @@ async def test_a_manager_at_mentions_the_bot_in_the_group_and_links_are_links(
     assert await link.inner_text() == href
     await page.screenshot(path=str(tmp_path / "console-group.png"), full_page=True)
     keep(tmp_path / "console-group.png")
+
+
+async def test_an_edit_in_words_changes_the_same_card_and_customer_view_reads_well(
+        world, settings, aiohttp_client, browser, tmp_path):  # noqa: F811
+    client = await aiohttp_client(build(settings, manage_db=False))
+    page = await open_console(client, browser, "zhangwei")
+    card = await say(page, f"C0001 OIL00001 x3 FLT00001 x2 {ADDRESS}", 1)
+    await card.get_by_role("button", name="修改").click()
+    await page.wait_for_function("document.querySelectorAll('#log .row:not(.me)').length >= 2")
+    await page.fill("#text", "第2行改成x20")
+    await page.click("#send")
+    await page.wait_for_function(
+        "document.querySelector('.card .sub').textContent.includes('第2行数量改为20')")
+    assert await page.locator(".card").count() == 1  # updated in place, not a second card
+    body = await page.locator(".card").inner_text()
+    assert "曼牌 空气滤清器 丰田卡罗拉 C2433 ×20" in body
+    await page.locator(".card").get_by_role("button", name="确认下单").click()
+    await page.wait_for_function(
+        "document.querySelector('.card .title').textContent.includes('订单已确认')")
+    view = await say(page, "查客户 恒通汽修", 3)
+    text = await view.inner_text()
+    assert text.startswith("C0001 杭州西湖恒通汽修厂") and "未完成订单（1）" in text
+    assert "开票：专票" in text
+    assert "最近1单" in text and "已取消" not in text  # the draft 修改 replaced is no order
+    await page.screenshot(path=str(tmp_path / "console-customer.png"), full_page=True)
+    keep(tmp_path / "console-customer.png")
