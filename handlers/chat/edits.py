@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.dispatch import Incoming, Reply, Router, TextReply, UpdateCard, chat, kind
-from bot.domain.orders import IllegalTransition
+from bot.domain.orders import STATUS_ZH, IllegalTransition
 from bot.ordering import InputError, LineInput, OrderService, PlaceOrder
 from handlers.chat.views import order_card_json
 from storage.chat_models import ChatCard
-from storage.models import Customer, Order, OrderLine, Staff
+from storage.models import Customer, Order, OrderLine, OrderStatus, Staff
 
 router = Router("edits")
 
@@ -73,6 +73,11 @@ async def apply_edit(msg: Incoming, edit: Edit, actor: Staff | None, service: Or
     order = await Order.get_or_none(no=card.order_no)
     if order is None:
         return [TextReply("这张卡片已失效，请重新下单")]
+    if order.status not in (OrderStatus.draft, OrderStatus.on_hold):
+        # e.g. a manager released and confirmed it meanwhile: an edit must not replace it
+        await ChatCard.filter(id=card.id).update(state="confirmed")
+        return [TextReply(f"订单{order.no}已{STATUS_ZH[order.status]}，不能再修改；"
+                          "需要改动请联系经理。")]
     lines = await OrderLine.filter(order_id=order.id).order_by("id")
     problem = _check(edit, len(lines))
     if problem:

@@ -74,7 +74,10 @@ async def release(msg: Incoming, args: str, actor: Staff, service: OrderService
 async def board(msg: Incoming, links: ChatLinks | None) -> list[Reply]:
     now = datetime.now(UTC)
     day_start = datetime.combine(now.astimezone(CST).date(), datetime.min.time(), CST)
-    today = Order.filter(created_at__gte=day_start).exclude(status=OrderStatus.draft)
+    # Orders, not drafts: a draft cancelled before anyone confirmed it (replaced by 修改,
+    # or dropped) was never an order either.
+    today = Order.filter(created_at__gte=day_start).exclude(status=OrderStatus.draft).exclude(
+        status=OrderStatus.cancelled, confirmed_at__isnull=True)
     done = (OrderStatus.delivered, OrderStatus.cancelled)
     late = await Order.filter(promised_at__lt=now, confirmed_at__isnull=False).exclude(
         status__in=done).count()

@@ -318,3 +318,24 @@ async def test_expedite_takes_the_reason_after_the_order_number(app_client, said
     assert reply.startswith(f"已加急订单{out.order.no}")
     [row] = await OutboxNotification.filter(event="urgent_order")
     assert row.context["原因"] == "客户停工待料"
+
+
+async def test_an_order_released_meanwhile_is_not_replaced_by_an_edit(dispatcher):
+    card = await place_card(dispatcher, f"C0002 TYR00001 x5 {ADDRESS}")
+    no = order_no(card)
+    await dispatcher.feed(click("zhangwei", key_of(card, "申请放行"), card["task_id"]))
+    await dispatcher.feed(text("lina", f"放行 {no} 老客户", "group"))
+    assert (await Order.get(no=no)).status == OrderStatus.allocated
+    reply = only_text(await dispatcher.feed(text("zhangwei", "第1行改成x2")))
+    assert "不能再修改" in reply
+    assert (await Order.get(no=no)).status == OrderStatus.allocated
+    assert await Order.all().count() == 1
+
+
+async def test_the_board_counts_orders_not_drafts_or_replaced_drafts(dispatcher):
+    await place_card(dispatcher, f"C0001 OIL00001 x3 {ADDRESS}")
+    await dispatcher.feed(text("zhangwei", "第1行改成x4"))  # the first draft is replaced
+    card = await place_card(dispatcher, f"C0001 FLT00001 x2 {ADDRESS}")
+    await dispatcher.feed(click("zhangwei", key_of(card, "确认下单"), card["task_id"]))
+    board = only_text(await dispatcher.feed(text("lina", "看板", "group")))
+    assert "下单：1" in board
