@@ -21,10 +21,10 @@ from bot.dispatch import (
 from bot.domain.orders import IllegalTransition
 from bot.ordering import InputError, LineInput, OrderService, PlaceOrder
 from handlers.chat.edits import EDIT_HELP
-from handlers.chat.views import order_card_json
+from handlers.chat.views import example_order, order_card_json
 from messages.cards import choice_card, new_task_id
 from storage.chat_models import ChatCard
-from storage.models import Customer, Order, Product, Staff
+from storage.models import Customer, Order, Staff
 
 router = Router("orders")
 
@@ -51,7 +51,7 @@ async def place_from_text(msg: Incoming, actor: Staff | None, service: OrderServ
             return [TextReply(_not_found(unknown) + "请核对编码，或写商品名称，"
                               "也可以先发“查库存 名称”查编码。")]
         return [TextReply("没看懂这条消息。下单请写客户、商品和数量，例如：\n"
-                          f"{await _example()} x20 送杭州市西湖区文三路100号\n"
+                          f"{await example_order()}\n"
                           "发送“帮助”看全部用法。")]
     draft["unknown_codes"] = unknown
     for line in draft["lines"]:
@@ -77,13 +77,6 @@ async def _unknown_codes(text: str, service: OrderService) -> list[str]:
 
 def _not_found(codes: list[str]) -> str:
     return f"商品编码{'、'.join(codes)}不存在。"
-
-
-async def _example() -> str:
-    """An example that parses to exactly one customer and one product: by their codes."""
-    c = await Customer.filter(active=True).order_by("code").first()
-    p = await Product.filter(active=True).order_by("sku").first()
-    return f"{c.code if c else 'C0001'} {p.sku if p else 'BRK00001'}"
 
 
 async def continue_draft(draft: dict[str, Any], msg: Incoming, actor: Staff | None,

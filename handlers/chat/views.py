@@ -14,7 +14,15 @@ from bot.stockview import servable
 from integrations import geocode
 from messages.cards import LineView, OrderCardView, order_card
 from messages.facts import fmt_time
-from storage.models import Customer, Order, OrderLine, OrderLog, OrderStatus, Shipment
+from storage.models import (
+    Customer,
+    Order,
+    OrderLine,
+    OrderLog,
+    OrderStatus,
+    Product,
+    Shipment,
+)
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,15 @@ def invoice_text(order: Order) -> str:
         tail = order.tax_id[-4:] if order.tax_id else "缺"
         return f"专票（税号尾号{tail}）"
     return order.invoice_type
+
+
+async def example_order() -> str:
+    """An order message that works as written on this database: codes are unambiguous, and
+    the customer's own address is inside the carriers' coverage."""
+    c = await Customer.filter(active=True).order_by("code").first()
+    p = await Product.filter(active=True).order_by("sku").first()
+    where = (c.address if c and c.address else "杭州市西湖区文三路100号")
+    return f"{c.code if c else 'C0001'} {p.sku if p else 'BRK00001'} x2 送{where}"
 
 
 async def order_card_json(order: Order, cat: Catalog, task_id: str, note: str = "") -> dict:

@@ -339,3 +339,13 @@ async def test_the_board_counts_orders_not_drafts_or_replaced_drafts(dispatcher)
     await dispatcher.feed(click("zhangwei", key_of(card, "确认下单"), card["task_id"]))
     board = only_text(await dispatcher.feed(text("lina", "看板", "group")))
     assert "下单：1" in board
+
+
+async def test_the_example_in_help_works_as_written(dispatcher):
+    help_ = only_text(await dispatcher.feed(text("zhangwei", "帮助")))
+    example = help_.split("如“", 1)[1].split("”", 1)[0]
+    assert example.startswith("C0001 BRK00001 x2 送")
+    card = await place_card(dispatcher, example)
+    assert "quote_area" not in card and "确认下单" in buttons(card)
+    lost = only_text(await dispatcher.feed(text("zhangwei", "你好呀")))
+    assert example in lost
