@@ -171,6 +171,8 @@ async def order_button(msg: Incoming, action: str, arg: str, actor: Staff | None
     card = await ChatCard.get_or_none(task_id=msg.task_id)
     if card is None or card.order_no != arg:
         return [TextReply("这张卡片已失效，请重新下单")]
+    if msg.response_code:  # WeCom's code for one later update of this card (修改 in words)
+        await ChatCard.filter(id=card.id).update(response_code=msg.response_code)
     if action == "done" or card.state not in ("open", "held"):
         return []  # a finished card: a second click changes nothing
     if action == "edit":
