@@ -71,8 +71,11 @@ async def _unknown_codes(text: str, service: OrderService) -> list[str]:
     if not codes:
         return []
     customers = set(await Customer.filter(code__in=codes).values_list("code", flat=True))
-    return [c for c in dict.fromkeys(codes) if c not in cat.products and c not in customers
+    left = [c for c in dict.fromkeys(codes) if c not in cat.products and c not in customers
             and not c.startswith("LY")]
+    # A maker's part number (FDB5579) is part of a product name: not a wrong code.
+    return [c for c in left
+            if not any(c in p.name.upper() for p in cat.products.values())]
 
 
 def _not_found(codes: list[str]) -> str:

@@ -349,3 +349,17 @@ async def test_the_example_in_help_works_as_written(dispatcher):
     assert "quote_area" not in card and "确认下单" in buttons(card)
     lost = only_text(await dispatcher.feed(text("zhangwei", "你好呀")))
     assert example in lost
+
+
+async def test_a_makers_part_number_is_not_called_an_unknown_code(dispatcher, world):
+    from decimal import Decimal
+
+    from storage.models import Product, Stock
+
+    pads = await Product.create(sku="BRK00002", name="菲罗多 后刹车片 丰田凯美瑞 FDB5579",
+                                category="BRK", price=Decimal("150.00"))
+    await Stock.create(warehouse=world["warehouses"]["SH01"], product=pads, on_hand=300)
+    replies = await dispatcher.feed(text("zhangwei", f"C0001 菲罗多 FDB5579 x2 {ADDRESS}"))
+    assert not any(isinstance(r, TextReply) and "不存在" in r.text for r in replies), replies
+    assert isinstance(replies[0], CardReply)
+    assert "BRK00002" in items(replies[0].card)["第1行"]
