@@ -50,6 +50,10 @@ class Catalog:
         self.transit = TransitTable()
         self.transit_version = -1
 
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
     def apply_settings(self, settings: Settings) -> None:
         self._settings = settings
         self.invalidate()  # cut-off overrides live in the warehouse snapshot

@@ -105,6 +105,22 @@ class GateFailed:
 
 
 @dataclass(frozen=True)
+class ReleaseRequested:
+    """A salesperson asked the managers to release a credit hold (申请放行); `gates` holds
+    (code, message) pairs of every gate result, so the manager sees what passed too."""
+
+    order_no: str
+    by: str
+    gates: tuple[tuple[str, bool, str], ...]
+    amount: str = ""  # the order total as people read it: "¥2,600.00"
+    at: datetime | None = None
+
+    @property
+    def event_id(self) -> str:
+        return f"release_requested:{self.order_no}:{_iso(self.at)}"
+
+
+@dataclass(frozen=True)
 class UrgentOrder:
     """A manager expedited the order (加急): the warehouse group hears of it."""
 
@@ -177,7 +193,7 @@ class DailyReport:
 
 
 Event = (OrderConfirmed | OrderCancelled | OrderShipped | ShipmentStatusChanged | GateFailed
-         | UrgentOrder | ShipmentHeld | ShipmentStuck | DelayRisk | DailyReport)
+         | ReleaseRequested | UrgentOrder | ShipmentHeld | ShipmentStuck | DelayRisk | DailyReport)
 
 
 def event_id(event: Any) -> str:

@@ -48,7 +48,7 @@ from bot.orderstatus import Seen, Step
 from integrations import geocode
 from storage import orders_sql, reservations
 from storage import stock as stock_q
-from storage.models import Customer, Order, OrderLine, OrderStatus, Shipment, Staff
+from storage.models import Customer, Order, OrderLine, OrderLog, OrderStatus, Shipment, Staff
 
 Notify = Callable[[Sequence[Any]], Awaitable[None]]
 # InputError, PriceNotApproved and IdempotencyConflict are raised here and re-exported for the
@@ -406,6 +406,37 @@ class OrderService:
                                            "reason": reason})
         return await self.confirm(no, actor)
 
+    async def request_release(self, no: str, actor: str) -> Outcome:
+        """申请放行: the salesperson asks the managers to release a credit hold. A draft is
+        held, and every manager is told once, with the gate results; asking again changes
+        nothing (`replayed`). Only a failed credit gate can be released: anything else is
+        an InputError telling what to fix."""
+        async with in_transaction():
+            order = await Order.filter(no=no).select_for_update().get_or_none()
+            if order is None:
+                raise NotFound(no)
+            if order.status not in (OrderStatus.draft, OrderStatus.on_hold):
+                raise sm.IllegalTransition(no, order.status, OrderStatus.on_hold)
+            gates = _gates_from(order)
+            bad = failed(gates)
+            if not any(g.code == "credit" for g in bad):
+                raise InputError("gates", "not_credit",
+                                 "只有信用额度不足可以申请放行；请先修改：" +
+                                 "；".join(g.message for g in bad))
+            if await OrderLog.filter(order_id=order.id, action="request_release").exists():
+                return Outcome(order, gates, replayed=True)
+            now, seen = _now(), Seen(order.id, no, order.status)
+            if order.status == OrderStatus.draft:
+                await orderstatus.move(seen, Step(OrderStatus.on_hold, "hold", {
+                    "failed": [g.as_dict() for g in bad]}), actor=actor, at=now)
+                order.status = OrderStatus.on_hold
+                seen = Seen(order.id, no, order.status)
+            await orderstatus.note(seen, actor=actor, action="request_release", at=now)
+            await self._emit(ev.ReleaseRequested(
+                no, actor, tuple((g.code, g.ok, g.message) for g in gates),
+                f"¥{order.total:,.2f}", now))
+        return Outcome(order, gates)
+
     async def expedite(self, no: str, actor: str, reason: str = "") -> Outcome:
         """Raise priority and, while nothing has shipped, re-allocate for the fastest delivery.
 
@@ -550,11 +581,14 @@ def _view(c: Customer | None) -> CustomerView | None:
 
 
 def _invoice_for(given: Mapping[str, str] | None, c: Customer | None) -> dict[str, str]:
-    if given:
-        return {k: str(given.get(k) or "") for k in ("type", "tax_id", "bank", "account")}
-    if c is None:
-        return {"type": "普票", "tax_id": "", "bank": "", "account": ""}
-    return {"type": c.invoice_type, "tax_id": c.tax_id, "bank": c.bank, "account": c.account}
+    """The order's invoice: what the request gave, each blank field filled from the customer
+    master (a chat order that only says 专票 uses the tax ID, bank and account on file)."""
+    on_file = ({"type": c.invoice_type, "tax_id": c.tax_id, "bank": c.bank,
+                "account": c.account} if c is not None
+               else {"type": "普票", "tax_id": "", "bank": "", "account": ""})
+    if not given:
+        return on_file
+    return {k: str(given.get(k) or "").strip() or (on_file[k] or "") for k in on_file}
 
 
 def _order_invoice(o: Order) -> dict[str, str]:

@@ -15,8 +15,9 @@ from typing import Any
 from aiohttp import web
 from tortoise.exceptions import OperationalError
 
+from bot import customerview
 from bot.domain.gates import failed
-from bot.domain.orders import IllegalTransition
+from bot.domain.orders import STATUS_ZH, IllegalTransition
 from bot.domain.roles import APPROVERS
 from bot.ordering import (
     Approver,
@@ -33,7 +34,7 @@ from handlers.pages import TRACKING
 from handlers.problems import Problem, json_response, problem
 from handlers.views import iso, order_json, outcome_json, stock_json
 from integrations.carriers.base import CarrierError
-from storage.models import Staff
+from storage.models import Customer, Staff
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -147,6 +148,20 @@ async def ship_order(request: web.Request) -> web.Response:
                               "attempts": h.attempts, "retry_at": iso(h.retry_at)}
                              for h in result.held]
     return json_response(body, status=202)
+
+
+@routes.get("/api/customers/{code}")
+@roles("sales", "manager", "finance", "integration")
+async def get_customer(request: web.Request) -> web.Response:
+    """The order master view (bot/customerview.py) of one customer, by its code."""
+    code = request.match_info["code"].strip().upper()
+    customer = await Customer.get_or_none(code=code) if 0 < len(code) <= 32 else None
+    if customer is None:
+        raise Problem(404, "客户不存在", [{"field": "code", "code": "not_found",
+                                        "message": f"客户编码“{code[:32]}”不存在"}])
+    cat = await request.app[SERVICE].catalog.fresh()
+    view = await customerview.load(customer, cat)
+    return json_response(customerview.as_json(view, cat, iso, STATUS_ZH))
 
 
 @routes.get("/api/stock/{sku}")

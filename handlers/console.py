@@ -28,6 +28,7 @@ from storage.models import Staff
 
 WEB = Path(__file__).resolve().parents[1] / "messages" / "web"
 routes = web.RouteTableDef()
+MENTION = re.compile(r"^\s*@\S+\s*")  # the robot's name in a group message
 
 
 def _loopback_only(request: web.Request) -> None:
@@ -130,6 +131,8 @@ async def send(request: web.Request) -> web.Response:
         raise Problem(422, "消息为空或过长", [{"field": "text", "code": "invalid",
                                           "message": "请输入1到4000字的消息"}])
     chat_type, chat_id = _chat(data)
+    if chat_type == "group":  # as the robot callback does: `@履约助手 加急 …` → `加急 …`
+        text = MENTION.sub("", text) or text
     msg = Incoming(kind="text", user_id=data["user_id"], chat_type=chat_type, chat_id=chat_id,
                    text=text, msg_id=f"console-{uuid.uuid4().hex}", transport="console")
     replies = await request.app[DISPATCHER].feed(msg)

@@ -9,8 +9,9 @@ from typing import Any
 from bot.catalog import Catalog
 from bot.domain.eta import CST
 from bot.ordering import OrderService, Outcome
+from bot.stockview import by_warehouse
 from bot.trackview import TrackingPageConfig
-from storage.models import Customer, Order, OrderLine, OrderStatus, Shipment, Stock
+from storage.models import Customer, Order, OrderLine, OrderStatus, Shipment
 
 SHIPPED = frozenset({OrderStatus.shipped, OrderStatus.in_transit, OrderStatus.out_for_delivery,
                      OrderStatus.delivered, OrderStatus.exception})
@@ -78,17 +79,18 @@ async def outcome_json(result: Outcome, svc: OrderService,
 
 
 async def stock_json(sku: str, cat: Catalog) -> dict[str, Any] | None:
+    """Per warehouse: `safety_stock` is what the stock gate keeps back there (the larger of
+    the row's own figure and the allocation rule's for a delivery in that warehouse's city),
+    `servable` what an order can still take (bot/stockview.py)."""
     p = cat.products.get(sku)
     if p is None:
         return None
-    rows = await Stock.filter(product_id=p.id).order_by("warehouse_id")
-    whs = []
-    for r in rows:
-        code = cat.warehouse_codes.get(r.warehouse_id, "")
-        wh = cat.warehouses.get(code)
-        whs.append({"warehouse": code, "name": wh.name if wh else "",
-                    "kind": wh.kind if wh else "", "on_hand": r.on_hand,
-                    "reserved": r.reserved, "available": r.available,
-                    "safety_stock": r.safety_stock})
+    whs = [{"warehouse": r.warehouse, "name": r.name,
+            "kind": "virtual" if r.virtual else "physical", "on_hand": r.on_hand,
+            "reserved": r.reserved, "available": r.available, "safety_stock": r.floor,
+            "safety_stock_own": r.safety_stock, "servable": r.servable}
+           for r in await by_warehouse(sku, cat)]
+    physical = [w for w in whs if w["kind"] != "virtual"]
     return {"sku": p.sku, "name": p.name, "unit": p.unit, "warehouses": whs,
-            "available": sum(w["available"] for w in whs if w["kind"] != "virtual")}
+            "available": sum(w["available"] for w in physical),
+            "servable": sum(w["servable"] for w in physical)}

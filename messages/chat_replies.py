@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -29,6 +30,7 @@ from storage.chat_models import ChatCard
 from storage.outbox import Notification
 
 CHANNEL = "wecom_chat"
+CODE_USED = 40058  # update_template_card: response_code unknown, used or expired
 
 
 def reply_rows(key: str, msg: Incoming, replies: Sequence[Reply]) -> list[Notification]:
@@ -69,7 +71,7 @@ class WeComChatChannel(WeComAppChannel):
         ctx = message.context
         try:
             if "更新" in ctx:
-                return await self._update(message.recipient, ctx)
+                return await self._update(message, ctx)
             if "卡片" in ctx:
                 return await self._card(message, dict(ctx["卡片"]))
             return await self._text(message, str(ctx.get("文本", "")))
@@ -90,13 +92,31 @@ class WeComChatChannel(WeComAppChannel):
             await ChatCard.filter(task_id=card.get("task_id", "")).update(response_code=code)
         return str(data.get("msgid", "")) or None
 
-    async def _update(self, user: str, ctx: Mapping[str, Any]) -> str | None:
+    async def _update(self, message: Outgoing, ctx: Mapping[str, Any]) -> str | None:
+        """Replace the card in place with a response code (each works once: the click's, else
+        the one kept from the last send or click). Without a usable one (e.g. a second edit
+        typed in words) the changed card goes out as a new message, under a new task id."""
+        task = str(ctx["更新"])
         code = ctx.get("response_code")
-        if not code and (card := await ChatCard.get_or_none(task_id=ctx["更新"])) is not None:
-            code = card.response_code
+        stored = await ChatCard.get_or_none(task_id=task)
+        if not code and stored is not None:
+            code = stored.response_code
         if code:
-            await self._client.update_template_card([user], str(code), ctx["卡片"])
-        return None
+            try:
+                await self._client.update_template_card([message.recipient], str(code),
+                                                        ctx["卡片"])
+            except wecom.WeComError as exc:
+                if exc.errcode != CODE_USED:
+                    raise
+            else:
+                await ChatCard.filter(task_id=task, response_code=code).update(
+                    response_code=None)
+                return None
+        if stored is None:
+            return None
+        fresh = f"{task.rsplit('-', 1)[0]}-{uuid.uuid4().hex[:8]}"
+        await ChatCard.filter(id=stored.id).update(task_id=fresh, response_code=None)
+        return await self._card(message, {**ctx["卡片"], "task_id": fresh})
 
     def _body(self, user: str, msgtype: str, payload: Mapping[str, Any]) -> dict[str, Any]:
         return {"touser": user, "msgtype": msgtype, "agentid": self._agent_id,

@@ -15,6 +15,7 @@ flow 2). It decides, per event:
 | ShipmentStatusChanged → delivered | delivered.wechat_oa (critical) | the customer |
 | ShipmentStatusChanged → exception/returned | shipment_exception.wecom_app | the salesperson |
 | GateFailed | gate_failed.wecom_app | the salesperson |
+| ReleaseRequested | release_requested.wecom_app | every manager |
 | ShipmentHeld | shipment_held.wecom_app | the salesperson |
 | ShipmentStuck | shipment_stuck.wecom_app | the salesperson |
 | DelayRisk | delay_risk.wecom_app | the salesperson |
@@ -156,6 +157,10 @@ async def plan(event: Any, cfg: NotifyConfig, now: datetime | None = None) -> li
                           carrier=event.carrier)]
     if isinstance(event, ev.GateFailed):
         return await _to_sales("gate_failed", event, order, cfg, _gate_context(event, order))
+    if isinstance(event, ev.ReleaseRequested):
+        context = await _release_context(event, order)
+        return [_staff("release_requested", event.event_id, cfg.staff_channel, u, context,
+                       order.no) for u in [*cfg.managers] or await facts.managers()]
     if isinstance(event, ev.ShipmentHeld):
         return await _to_sales("shipment_held", event, order, cfg,
                                _held_context(event, order, cfg))
@@ -274,8 +279,17 @@ def _to_group(kind: str, event: Any, order: OrderFacts, cfg: NotifyConfig,
 
 def _gate_context(event: ev.GateFailed, order: OrderFacts) -> dict[str, Any]:
     problems = [message for _, message in event.gates]
+    # 放行 lifts only a credit hold: other problems are fixed by changing the order.
     return {"单号": order.no, "客户名称": order.customer_name, "问题": problems,
-            "问题数": len(problems)}
+            "问题数": len(problems),
+            "可放行": all(code == "credit" for code, _ in event.gates)}
+
+
+async def _release_context(event: ev.ReleaseRequested, order: OrderFacts) -> dict[str, Any]:
+    return {"单号": order.no, "客户名称": order.customer_name,
+            "申请人": await facts.staff_name(event.by), "金额": event.amount,
+            "校验": [("通过" if ok else "未通过") + f"：{message}"
+                     for _, ok, message in event.gates]}
 
 
 def _unbound_context(order: OrderFacts, cfg: NotifyConfig) -> dict[str, Any]:

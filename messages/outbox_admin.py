@@ -34,7 +34,8 @@ EVENT_ZH = {
     "order_confirmed": "订单确认", "order_cancelled": "订单取消", "shipped": "已出库",
     "out_for_delivery": "派件中",
     "delivered": "已签收", "delay_risk": "时效预警", "shipment_exception": "物流异常",
-    "gate_failed": "校验未通过", "shipment_held": "暂未发货", "urgent_order": "加急订单",
+    "gate_failed": "校验未通过", "release_requested": "申请放行", "shipment_held": "暂未发货",
+    "urgent_order": "加急订单",
     "daily_report": "履约日报", "push_failed": "推送失败提醒", "shipment_stuck": "物流停滞",
     "chat_reply": "聊天回复", "chat_card": "聊天卡片", "customer_unbound": "客户未绑定公众号",
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from bot.dispatch import Incoming, Reply, Router, TextReply, chat, command, role
@@ -16,12 +17,25 @@ router = Router("manager")
 MANAGER_COMMANDS = ("加急", "放行", "看板")
 
 
+_ORDER_NO = re.compile(r"^\s*([A-Za-z]{2}\d{6,})\s*")
+_REASON_LABEL = re.compile(r"^(?:[,，。:：;；、\-—]|原因|理由|因为)+\s*")
+
+
+def split_order_args(args: str) -> tuple[str, str]:
+    """`LY…  原因：客户急用` / `LY…，客户急用` / `LY…客户急用` → (order no, reason)."""
+    m = _ORDER_NO.match(args.replace("\u3000", " "))
+    if not m:
+        no, _, reason = args.partition(" ")
+        return no.strip(), reason.strip()
+    return m[1].upper(), _REASON_LABEL.sub("", args[m.end():].strip()).strip()
+
+
 @router.on(chat("group"), role("manager", "admin"), command("加急"))
 async def expedite(msg: Incoming, args: str, actor: Staff, service: OrderService
                    ) -> list[Reply]:
-    no, _, reason = args.partition(" ")
+    no, reason = split_order_args(args)
     if not no:
-        return [TextReply("用法：加急 订单号 [原因]")]
+        return [TextReply("用法：加急 订单号 原因，例如：加急 LY261125000123 客户停工待料")]
     try:
         out = await service.expedite(no.upper(), actor.userid, reason.strip())
     except NotFound:
@@ -38,7 +52,7 @@ async def expedite(msg: Incoming, args: str, actor: Staff, service: OrderService
 @router.on(chat("group"), role("manager", "admin"), command("放行"))
 async def release(msg: Incoming, args: str, actor: Staff, service: OrderService
                   ) -> list[Reply]:
-    no, _, reason = args.partition(" ")
+    no, reason = split_order_args(args)
     if not no or not reason.strip():
         return [TextReply("用法：放行 订单号 原因（原因会记入订单日志）")]
     try:
@@ -60,7 +74,10 @@ async def release(msg: Incoming, args: str, actor: Staff, service: OrderService
 async def board(msg: Incoming, links: ChatLinks | None) -> list[Reply]:
     now = datetime.now(UTC)
     day_start = datetime.combine(now.astimezone(CST).date(), datetime.min.time(), CST)
-    today = Order.filter(created_at__gte=day_start).exclude(status=OrderStatus.draft)
+    # Orders, not drafts: a draft cancelled before anyone confirmed it (replaced by 修改,
+    # or dropped) was never an order either.
+    today = Order.filter(created_at__gte=day_start).exclude(status=OrderStatus.draft).exclude(
+        status=OrderStatus.cancelled, confirmed_at__isnull=True)
     done = (OrderStatus.delivered, OrderStatus.cancelled)
     late = await Order.filter(promised_at__lt=now, confirmed_at__isnull=False).exclude(
         status__in=done).count()

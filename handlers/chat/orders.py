@@ -3,6 +3,7 @@ and handle the card's buttons. Decisions belong to bot/ (parser, OrderService)."
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -19,10 +20,11 @@ from bot.dispatch import (
 )
 from bot.domain.orders import IllegalTransition
 from bot.ordering import InputError, LineInput, OrderService, PlaceOrder
-from handlers.chat.views import order_card_json
+from handlers.chat.edits import EDIT_HELP
+from handlers.chat.views import example_order, order_card_json
 from messages.cards import choice_card, new_task_id
 from storage.chat_models import ChatCard
-from storage.models import Order, Staff
+from storage.models import Customer, Order, Staff
 
 router = Router("orders")
 
@@ -31,15 +33,53 @@ def looks_like_order(msg: Incoming, data: Any) -> bool:
     return msg.kind == "text" and bool(msg.text.strip())
 
 
+# x0, x-5, ×0, *-3: a quantity that is not a positive whole number (never read as ×1).
+_BAD_QTY = re.compile(r"(?<![A-Za-z0-9])(?:[xX×*]|数量\s*[:：]?)\s*(-\s*\d+|0+)(?![\d.])")
+_CODE = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{2,5}\d{4,})(?![A-Za-z0-9])")
+
+
 @router.on(kind("text"), chat("single"), looks_like_order)
 async def place_from_text(msg: Incoming, actor: Staff | None, service: OrderService,
                           parser: Any) -> list[Reply]:
+    if bad := _BAD_QTY.search(msg.text):
+        return [TextReply(f"数量“{bad[0].strip()}”不对：数量必须是大于0的整数，例如 x20。"
+                          "请改好后重新发送。")]
     draft = await parser.parse(msg.text)
+    unknown = await _unknown_codes(msg.text, service)
     if not draft["lines"]:
+        if unknown:
+            return [TextReply(_not_found(unknown) + "请核对编码，或写商品名称，"
+                              "也可以先发“查库存 名称”查编码。")]
         return [TextReply("没看懂这条消息。下单请写客户、商品和数量，例如：\n"
-                          "恒通汽修 BRK00012 前刹车片 x20 送杭州市西湖区文三路100号\n"
+                          f"{await example_order()}\n"
                           "发送“帮助”看全部用法。")]
+    draft["unknown_codes"] = unknown
+    for line in draft["lines"]:
+        if unknown and line.get("sku") and line.get("confidence", 0) < 1:
+            # The words next to a wrong code matched something: ask, never guess past it.
+            guess = {"sku": line["sku"], "name": line["name"], "score": line["confidence"]}
+            line["candidates"] = [guess, *[c for c in line.get("candidates", [])
+                                           if c["sku"] != line["sku"]]]
+            line["sku"] = None
     return await continue_draft(draft, msg, actor, service)
+
+
+async def _unknown_codes(text: str, service: OrderService) -> list[str]:
+    """Code-like words that are neither a product, a customer nor an order number."""
+    cat = await service.catalog.fresh()
+    codes = [m.upper() for m in _CODE.findall(text)]
+    if not codes:
+        return []
+    customers = set(await Customer.filter(code__in=codes).values_list("code", flat=True))
+    left = [c for c in dict.fromkeys(codes) if c not in cat.products and c not in customers
+            and not c.startswith("LY")]
+    # A maker's part number (FDB5579) is part of a product name: not a wrong code.
+    return [c for c in left
+            if not any(c in p.name.upper() for p in cat.products.values())]
+
+
+def _not_found(codes: list[str]) -> str:
+    return f"商品编码{'、'.join(codes)}不存在。"
 
 
 async def continue_draft(draft: dict[str, Any], msg: Incoming, actor: Staff | None,
@@ -56,19 +96,34 @@ async def continue_draft(draft: dict[str, Any], msg: Incoming, actor: Staff | No
 async def _ask_customer(draft: dict[str, Any], msg: Incoming) -> list[Reply]:
     options = [(c["code"], f"{c['code']} {c['name']}") for c in draft["customer_candidates"]]
     if not options:
-        return [TextReply("请写明客户（客户编码、名称或简称），例如：C0012 或 恒通汽修")]
+        c = await Customer.filter(active=True).order_by("code").first()
+        example = f"{c.code}（{c.name}）" if c else "C0001"
+        said = _first_word(msg.text)
+        head = f"没有找到客户“{said}”。" if said else "没有看到客户。"
+        return [TextReply(head + "请写客户编码或客户全称，例如：" + example)]
     return [await _choice(msg, draft, {"field": "customer"}, "请确认客户",
                           "匹配到多个客户", options)]
+
+
+def _first_word(text: str) -> str:
+    """The customer a message names comes first: its first word, when it is not a code."""
+    word = (text.strip().split() or [""])[0]
+    return "" if _CODE.search(word) or re.search(r"\d", word) or len(word) > 20 else word
 
 
 async def _ask_line(draft: dict[str, Any], i: int, msg: Incoming) -> list[Reply]:
     line = draft["lines"][i]
     options = [(c["sku"], f"{c['sku']} {c['name']}") for c in line.get("candidates", [])]
+    missing = draft.pop("unknown_codes", None)  # said once, with the first question
+    head = _not_found(missing) if missing else ""
     if not options:
-        return [TextReply(f"第{i + 1}行“{line['name']}”找不到对应商品，"
+        return [TextReply(f"{head}第{i + 1}行“{line['name']}”找不到对应商品，"
                           "请写商品编码或更完整的名称")]
-    return [await _choice(msg, draft, {"field": "line", "index": i}, f"第{i + 1}行请选择商品",
-                          line["name"], options)]
+    card = await _choice(msg, draft, {"field": "line", "index": i},
+                         f"第{i + 1}行请选择商品", line["name"], options)
+    if head:
+        return [TextReply(head + "下面是名称相近的商品，都不是请点“都不是”。"), card]
+    return [card]
 
 
 async def _choice(msg: Incoming, draft: dict[str, Any], asking: dict[str, Any], title: str,
@@ -119,10 +174,18 @@ async def order_button(msg: Incoming, action: str, arg: str, actor: Staff | None
     card = await ChatCard.get_or_none(task_id=msg.task_id)
     if card is None or card.order_no != arg:
         return [TextReply("这张卡片已失效，请重新下单")]
-    if action in ("done", "edit") or card.state not in ("open", "held"):
-        if action == "edit" and card.state in ("open", "held"):
-            return [TextReply(f"请直接发送修改后的订单内容；原订单{arg}可点“取消”作废")]
+    if msg.response_code:  # WeCom's code for one later update of this card (修改 in words)
+        await ChatCard.filter(id=card.id).update(response_code=msg.response_code)
+    if action == "done" or card.state not in ("open", "held"):
         return []  # a finished card: a second click changes nothing
+    if action == "edit":
+        return [TextReply(EDIT_HELP)]
+    if action == "ask":
+        return await _ask_release(card, msg, actor, service)
+    if action == "confirm" and (problems := await _open_problems(arg)):
+        # A card with failed gates offers no 确认下单; an old card's button holds nothing.
+        return [TextReply(f"订单{arg}未通过：{problems}。请点“修改”改好，"
+                          "信用额度不足可点“申请放行”。")]
     # Claim the card so a double click cannot act twice.
     if not await ChatCard.filter(id=card.id, state=card.state).update(state="busy"):
         return []
@@ -147,6 +210,29 @@ async def order_button(msg: Incoming, action: str, arg: str, actor: Staff | None
                                                            card.task_id, note))]
 
 
+async def _open_problems(no: str) -> str:
+    order = await Order.get_or_none(no=no)
+    return "；".join(g["message"] for g in (order.gates if order else None) or [] if not g["ok"])
+
+
+async def _ask_release(card: ChatCard, msg: Incoming, actor: Staff | None,
+                       service: OrderService) -> list[Reply]:
+    who = actor.userid if actor else msg.user_id
+    try:
+        out = await service.request_release(card.order_no, who)
+    except InputError as e:
+        return [TextReply(e.message)]
+    except IllegalTransition as e:
+        return [TextReply(f"无法申请放行：{e}")]
+    if out.replayed:
+        return [TextReply(f"订单{card.order_no}已经申请过放行，请等经理处理。")]
+    await ChatCard.filter(id=card.id).update(state="held")
+    order = await Order.get(no=card.order_no)
+    note = "已申请放行，已通知经理"
+    return [UpdateCard(card.task_id, await order_card_json(order, service.catalog,
+                                                           card.task_id, note))]
+
+
 def _name(actor: Staff | None, msg: Incoming) -> str:
     return actor.name if actor else msg.user_id
 
@@ -154,6 +240,8 @@ def _name(actor: Staff | None, msg: Incoming) -> str:
 @router.on(card_action("pick"))
 async def pick_button(msg: Incoming, action: str, arg: str, actor: Staff | None,
                       service: OrderService) -> list[Reply]:
+    if arg.endswith(":none"):  # the 都不是 button's key is `pick:choose:<task>:none`
+        arg, action = arg.removesuffix(":none"), "none"
     card = await ChatCard.get_or_none(task_id=arg, kind="choice")
     if card is None or card.state != "open":
         return []
@@ -161,7 +249,10 @@ async def pick_button(msg: Incoming, action: str, arg: str, actor: Staff | None,
         return []
     if action == "none":
         await ChatCard.filter(id=card.id).update(state="cancelled")
-        return [TextReply("好的，请补充更准确的商品或客户信息后重新发送")]
+        asking = card.payload.get("asking", {})
+        what = "客户编码或全称" if asking.get("field") == "customer" else "商品编码或更完整的名称"
+        return [TextReply(f"好的，这些都不是。请写{what}后重新发送整条订单；"
+                          "不知道编码可以先发“查库存 名称”查询。")]
     chosen = msg.selected.get("pick", "")
     draft, asking = card.payload["draft"], card.payload["asking"]
     if not _apply_choice(draft, asking, chosen):

@@ -8,7 +8,7 @@ from bot.dispatch import Incoming, Reply, Router, TextReply, command
 from bot.domain.orders import STATUS_ZH
 from bot.ordering import OrderService
 from bot.stockview import by_warehouse
-from handlers.chat.views import ChatLinks, promise_text
+from handlers.chat.views import ChatLinks, example_order, progress_text
 from messages.facts import fmt_time, status_zh
 from storage.chat_models import ChatQuestion
 from storage.models import Order, OrderLine, OrderStatus, Shipment, Staff
@@ -17,11 +17,12 @@ from storage.tracking_models import TrackingEventRow
 router = Router("queries")
 
 HELP = """履约助手用法：
-• 下单：直接发送客户、商品和数量，如“恒通汽修 BRK00012 x20 送杭州市西湖区文三路100号 专票”，也可粘贴报价单
+• 下单：直接发送客户、商品和数量，如“{example}”，也可粘贴报价单
 • 查库存 商品编码或名称
+• 查客户 客户编码或名称 —— 额度、未完成订单、在途包裹、最近订单、常购商品库存、开票信息
 • 查单 订单号
 • 查物流 订单号
-• 帮助"""  # noqa: E501 (one line of the message, as people read it)
+• 帮助"""
 MANAGER_HELP = """
 经理（在群里@我）：
 • 加急 订单号 —— 提高优先级，按最快送达重新分仓并通知仓库
@@ -32,7 +33,7 @@ MANAGER_HELP = """
 @router.on(command("帮助", "help", "菜单"))
 async def help_(actor: Staff | None) -> list[Reply]:
     extra = MANAGER_HELP if actor is not None and actor.role in ("manager", "admin") else ""
-    return [TextReply(HELP + extra)]
+    return [TextReply(HELP.format(example=await example_order()) + extra)]
 
 
 @router.on(command("查库存", "库存"))
@@ -53,8 +54,8 @@ async def stock(msg: Incoming, args: str, service: OrderService, parser: Any) ->
     p = cat.products[sku]
     rows = await by_warehouse(sku, cat)
     lines = [f"{p.sku} {p.name}"] + [
-        f"{r.name}：可用{r.available}（在库{r.on_hand}，锁定{r.reserved}"
-        + (f"，安全库存{r.safety_stock}" if r.safety_stock else "") + "）"
+        f"{r.name}：可用{r.servable}（在库{r.on_hand}，锁定{r.reserved}"
+        + (f"，安全库存{r.floor}" if r.floor else "") + "）"
         + ("【秒杀仓】" if r.virtual else "") for r in rows]
     if not rows:
         lines.append("各仓均无库存")
@@ -78,7 +79,7 @@ async def order_status(msg: Incoming, args: str) -> list[Reply]:
     lines = await OrderLine.filter(order_id=found.id).order_by("id")
     text = [f"订单{found.no}：{STATUS_ZH[found.status]}，合计¥{found.total:,.2f}"]
     text += [f"• {ln.sku} {ln.name} ×{ln.qty}" for ln in lines]
-    if promise := promise_text(found.promised_at):
+    if promise := progress_text(found):
         text.append(promise)
     bad = [g["message"] for g in found.gates or [] if not g["ok"]]
     if bad:
@@ -108,7 +109,7 @@ async def logistics(msg: Incoming, args: str, service: OrderService,
             place = f" {last.location}" if last.location else ""
             text.append(f"  最新：{fmt_time(last.occurred_at)}{place} "
                         f"{last.description or status_zh(last.status)}")
-    if promise := promise_text(found.promised_at):
+    if promise := progress_text(found):
         text.append(promise)
     if links is not None and found.status not in (OrderStatus.draft, OrderStatus.on_hold,
                                                    OrderStatus.cancelled):

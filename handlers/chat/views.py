@@ -9,9 +9,20 @@ from decimal import Decimal
 
 from bot.catalog import Catalog
 from bot.domain import eta
+from bot.domain.gates import destination
 from bot.stockview import servable
+from integrations import geocode
 from messages.cards import LineView, OrderCardView, order_card
-from storage.models import Customer, Order, OrderLine, OrderStatus
+from messages.facts import fmt_time
+from storage.models import (
+    Customer,
+    Order,
+    OrderLine,
+    OrderLog,
+    OrderStatus,
+    Product,
+    Shipment,
+)
 
 
 @dataclass(frozen=True)
@@ -32,25 +43,75 @@ def promise_text(promised: datetime | None, now: datetime | None = None) -> str:
     if promised is None:
         return ""
     now = now or datetime.now(UTC)
+    if promised <= now:  # late: say so, never "还剩0小时"
+        late = max(1, int((now - promised).total_seconds() // 3600))
+        return f"原承诺{fmt_time(promised)}前送达，已超时{late}小时"
     return f"{eta.describe(promised, now)}，还剩{eta.countdown_hours(promised, now)}小时"
+
+
+def progress_text(order: Order, now: datetime | None = None) -> str:
+    """The order's time line in words: signed for when delivered, nothing once cancelled,
+    otherwise the promise with its countdown."""
+    if order.status == OrderStatus.delivered:
+        return f"已签收（{fmt_time(order.delivered_at)}）" if order.delivered_at else "已签收"
+    if order.status == OrderStatus.cancelled:
+        return ""
+    return promise_text(order.promised_at, now)
 
 
 async def order_view(order: Order, cat: Catalog, task_id: str, note: str = ""
                      ) -> OrderCardView:
     customer = await Customer.get(id=order.customer_id)
     lines = await OrderLine.filter(order_id=order.id).order_by("id")
-    avail = await servable([ln.sku for ln in lines], cat, order.campaign)
+    place = geocode.parse(order.address_raw) if order.address_raw else None
+    dest = destination(place) if place else None
+    avail = await servable([ln.sku for ln in lines], cat, order.campaign, dest)
     # Credit left once this order counts: drafts are not charged until confirmed.
     charged = order.status not in (OrderStatus.draft, OrderStatus.on_hold,
                                    OrderStatus.cancelled)
     left_d = customer.credit_limit - customer.exposure - (Decimal(0) if charged else order.total)
-    problems = [g["message"] for g in order.gates or [] if not g["ok"]]
+    bad = [g for g in order.gates or [] if not g["ok"]]
+    asked = bool(bad) and await OrderLog.filter(order_id=order.id,
+                                                action="request_release").exists()
     return OrderCardView(
         no=order.no, customer=customer.name,
-        lines=[LineView(ln.sku, ln.name, ln.qty, avail.get(ln.sku, 0)) for ln in lines],
+        lines=[LineView(ln.sku, ln.name, ln.qty, avail.get(ln.sku, 0), f"{ln.unit_price:,.2f}")
+               for ln in lines],
         total=f"{order.total:,.2f}", credit_left=f"{left_d:,.2f}",
-        promise=promise_text(order.promised_at), problems=problems,
-        state=CARD_STATE.get(order.status, "confirmed"), task_id=task_id, note=note)
+        promise=progress_text(order), problems=[g["message"] for g in bad],
+        state=CARD_STATE.get(order.status, "confirmed"), task_id=task_id, note=note,
+        address=order.address_raw, shipments=await shipment_texts(order, lines, cat),
+        invoice=invoice_text(order), credit_hold=any(g["code"] == "credit" for g in bad),
+        release_asked=asked)
+
+
+async def shipment_texts(order: Order, lines: list[OrderLine], cat: Catalog) -> list[str]:
+    """Per shipment: the warehouse, the carrier and which lines it carries."""
+    index = {ln.sku: i for i, ln in enumerate(lines, start=1)}
+    out = []
+    for s in await Shipment.filter(order_id=order.id).order_by("seq"):
+        wh = cat.warehouses.get(cat.warehouse_codes.get(s.warehouse_id, ""))
+        carrier = cat.settings.carriers.get(s.carrier or "")
+        rows = sorted({index[x["sku"]] for x in s.lines or [] if x.get("sku") in index})
+        which = f"（第{'、'.join(map(str, rows))}行）" if rows and len(index) > 1 else ""
+        out.append(f"{wh.name if wh else '?'}·{carrier.name if carrier else '未定快递'}{which}")
+    return out
+
+
+def invoice_text(order: Order) -> str:
+    if order.invoice_type == "专票":
+        tail = order.tax_id[-4:] if order.tax_id else "缺"
+        return f"专票（税号尾号{tail}）"
+    return order.invoice_type
+
+
+async def example_order() -> str:
+    """An order message that works as written on this database: codes are unambiguous, and
+    the customer's own address is inside the carriers' coverage."""
+    c = await Customer.filter(active=True).order_by("code").first()
+    p = await Product.filter(active=True).order_by("sku").first()
+    where = (c.address if c and c.address else "杭州市西湖区文三路100号")
+    return f"{c.code if c else 'C0001'} {p.sku if p else 'BRK00001'} x2 送{where}"
 
 
 async def order_card_json(order: Order, cat: Catalog, task_id: str, note: str = "") -> dict:

@@ -69,9 +69,24 @@ function renderCard(card) {
   return box;
 }
 
+const URL_RE = /https?:\/\/[^\s，。；）)]+/g;
+
+// A text bubble whose web addresses are links (the tracking link to forward, the dashboard).
+function linked(text, cls) {
+  const box = el("div", { class: cls });
+  let last = 0;
+  for (const m of text.matchAll(URL_RE)) {
+    box.append(document.createTextNode(text.slice(last, m.index)));
+    box.append(el("a", { href: m[0], target: "_blank", rel: "noopener", text: m[0] }));
+    last = m.index + m[0].length;
+  }
+  box.append(document.createTextNode(text.slice(last)));
+  return box;
+}
+
 function show(replies) {
   for (const r of replies) {
-    if (r.type === "text") row(false, el("div", { class: "bubble", text: r.text }));
+    if (r.type === "text") row(false, linked(r.text, "bubble"));
     else if (r.type === "card") row(false, renderCard(r.card));
     else if (r.type === "update") {
       const old = log.querySelector(`.card[data-task="${CSS.escape(r.task_id)}"]`);

@@ -173,6 +173,12 @@ class FakeWeCom:
 
     # ---- what happened ----
 
+    def click_code(self) -> str:
+        """The response_code WeCom puts in a card click's callback (usable once, 72 h)."""
+        code = f"rc-click-{secrets.token_hex(8)}"
+        self._codes[code] = _Code(self.now() + RESPONSE_CODE_TTL)
+        return code
+
     def requests(self, path: str) -> list[Call]:
         return [c for c in self.calls if c.path == path]
 

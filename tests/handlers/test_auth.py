@@ -27,13 +27,14 @@ ROUTES = [  # every /api route: method, path
     ("POST", "/api/orders/LY261204000001/expedite"),
     ("POST", "/api/orders/LY261204000001/ship"),
     ("GET", "/api/stock/FLT00001"),
+    ("GET", "/api/customers/C0001"),
 ]
 
 
 def test_every_api_route_is_in_this_table():
     declared = {(r.method, r.path) for r in api.routes}  # type: ignore[attr-defined]
-    assert {(m, p.replace("LY261204000001", "{no}").replace("FLT00001", "{sku}"))
-            for m, p in ROUTES} == declared
+    assert {(m, p.replace("LY261204000001", "{no}").replace("FLT00001", "{sku}")
+             .replace("C0001", "{code}")) for m, p in ROUTES} == declared
 
 
 @pytest.fixture

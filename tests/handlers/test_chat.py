@@ -72,8 +72,8 @@ async def test_the_same_message_twice_makes_one_order(dispatcher):
 
 async def test_failing_gates_show_on_the_card_and_the_draft_is_kept(dispatcher):
     card = await place_card(dispatcher, f"C0002 TYR00001 x5 {ADDRESS}")  # 2600 > 1000
-    assert card["main_title"]["title"].startswith("订单已挂起") or \
-        card["main_title"]["title"].startswith("订单待确认")
+    assert card["main_title"]["title"].startswith("订单未通过校验")
+    assert "确认下单" not in [b["text"] for b in card["button_list"]]
     assert "信用额度不足" in card["quote_area"]["quote_text"]
     assert await Order.all().count() == 1
 

@@ -303,3 +303,38 @@ async def test_robot_messages_without_msgid_are_told_apart_by_their_content(clie
     status, again = await bot_post(client, first)  # WeCom's retry of the first
     assert again == reply
     assert await InboxMessage.filter(key__startswith="bot:sha256:").count() == 2
+
+
+async def test_edits_in_words_update_the_card_while_codes_last_then_send_it_anew(client, fake):
+    """Each response_code updates a card once: the send's, then a click's; a third edit in a
+    row has none left, so the changed card comes as a new message under a new task id."""
+    text = "C0001 OIL00001 x3 送浙江省杭州市西湖区文三路100号"
+    assert (await post(client, fake, text_xml(fake, "zhangwei", text, 20001))).status == 200
+    await until(lambda: fake.delivered("zhangwei"))
+    card = fake.delivered("zhangwei")[0].payload
+    no = card["button_list"][0]["key"].split(":")[2]
+    deadline = time.monotonic() + 5
+    while (await ChatCard.get(task_id=card["task_id"])).response_code is None:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    await post(client, fake, text_xml(fake, "zhangwei", "第1行改成x5", 20002))
+    await until(lambda: len(fake.updates) == 1)
+    assert "×5" in fake.updates[0]["template_card"]["horizontal_content_list"][0]["value"]
+    # 修改 clicked: its code is kept for the next edit (the reply itself is a text)
+    current = (await ChatCard.get(task_id=card["task_id"])).order_no
+    edit = click_xml(fake, "zhangwei", f"ord:edit:{current}", card["task_id"],
+                     fake.click_code(), int(time.time()))
+    await post(client, fake, edit)
+    await until(lambda: len(fake.delivered("zhangwei")) == 2)
+    await post(client, fake, text_xml(fake, "zhangwei", "第1行改成x6", 20003))
+    await until(lambda: len(fake.updates) == 2)
+    assert "×6" in fake.updates[1]["template_card"]["horizontal_content_list"][0]["value"]
+    await post(client, fake, text_xml(fake, "zhangwei", "第1行改成x7", 20004))
+    await until(lambda: len(fake.delivered("zhangwei")) == 3)
+    anew = fake.delivered("zhangwei")[2]
+    assert anew.msgtype == "template_card" and anew.payload["task_id"] != card["task_id"]
+    assert "×7" in anew.payload["horizontal_content_list"][0]["value"]
+    assert len(fake.updates) == 2
+    stored = await ChatCard.get(task_id=anew.payload["task_id"])
+    assert stored.order_no != no and (await Order.get(no=stored.order_no)).status == \
+        OrderStatus.draft
