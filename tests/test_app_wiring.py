@@ -13,6 +13,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -218,7 +219,11 @@ async def test_both_steps_in_one_push_tell_only_the_delivery(client):
 
 async def test_customer_pushes_wait_for_morning_but_delivery_does_not(world, settings,
                                                                       aiohttp_client):
-    always_quiet = replace(settings, quiet_hours=(time(0, 0), time(23, 59)))
+    # a quiet window around now, China time (a fixed 00:00–23:59 misses the last minute)
+    local = datetime.now(ZoneInfo("Asia/Shanghai"))
+    around_now = ((local - timedelta(hours=1)).time().replace(second=0, microsecond=0),
+                  (local + timedelta(hours=1)).time().replace(second=0, microsecond=0))
+    always_quiet = replace(settings, quiet_hours=around_now)
     client = await aiohttp_client(build(always_quiet, manage_db=False), headers=await lina())
     no = await confirmed(client)
     [row] = await rows(event="order_confirmed")
