@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.catalog import Catalog
+from bot.domain import credit as credit_rule
 from bot.domain.allocation import Destination, distance
 from bot.domain.gates import destination
 from bot.domain.invoice import invoice_problems
@@ -42,10 +43,12 @@ class Credit:
     used: Decimal
     overdue: Decimal
     overdue_orders: int
+    tolerance: float = 0.0  # [gates] credit_tolerance
 
     @property
     def left(self) -> Decimal:
-        return self.limit - self.used
+        """What the credit gate still lets through (the same rule, tolerance included)."""
+        return credit_rule.left(self.limit, self.used, self.tolerance)
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,8 @@ async def load(customer: Customer, cat: Catalog, now: datetime | None = None
     overdue = [r for r in raw if r["status"] == S.delivered and r["paid_at"] is None
                and r["delivered_at"] is not None and r["delivered_at"] < due]
     credit = Credit(customer.credit_limit, customer.exposure,
-                    sum((r["total"] for r in overdue), Decimal("0.00")), len(overdue))
+                    sum((r["total"] for r in overdue), Decimal("0.00")), len(overdue),
+                    cat.settings.credit_tolerance)
     nos = {r["id"]: r["no"] for r in raw}
     return CustomerView(
         customer=customer, credit=credit,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from bot.domain import credit
 from storage import sql
 from storage.models import Customer
 from storage.sql import Stmt
@@ -95,18 +96,17 @@ async def charge_credit(customer_id: int, amount: Decimal, tolerance: float,
     row is read locked (FOR UPDATE on PostgreSQL; SQLite transactions are serialised) and
     written. Either way two racing confirmations cannot both pass. Returns the credit left.
     """
-    factor = 1 + Decimal(str(tolerance))
     if seen is not None:
         exposure, limit = Decimal(seen.exposure), Decimal(seen.credit_limit)
-        after = _charged(exposure, limit * factor, amount, force)
+        after = _charged(exposure, credit.allowed(limit, tolerance), amount, force)
         if await sql.execute(_CREDIT_CAS, (after, customer_id, seen.exposure,
                                            seen.credit_limit)) == 1:
-            return limit * factor - after
+            return credit.left(limit, after, tolerance)
     rows = await sql.fetch(_CREDIT_READ, (customer_id,))
     exposure, limit = Decimal(rows[0][0]), Decimal(rows[0][1])
-    after = _charged(exposure, limit * factor, amount, force)
+    after = _charged(exposure, credit.allowed(limit, tolerance), amount, force)
     await sql.execute(_CREDIT_SET, (after, customer_id))
-    return limit * factor - after
+    return credit.left(limit, after, tolerance)
 
 
 def _charged(exposure: Decimal, allowed: Decimal, amount: Decimal, force: bool) -> Decimal:

@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.config import Settings
+from bot.domain import credit
 from bot.domain.allocation import Allocation, Destination, Shortage, WarehouseInfo
 from bot.domain.coverage import covering_carriers
 from bot.domain.invoice import invoice_problems
@@ -71,8 +72,7 @@ def credit_gate(f: IntakeFacts, settings: Settings) -> GateResult:
     c = f.customer
     if c is None:
         return GateResult("credit", False, "客户未知，无法核对信用额度", {})
-    allowed = c.credit_limit * (1 + Decimal(str(settings.credit_tolerance)))
-    left = allowed - c.exposure
+    left = credit.left(c.credit_limit, c.exposure, settings.credit_tolerance)
     checked = {"credit_limit": str(c.credit_limit), "exposure": str(c.exposure),
                "order_total": str(f.total), "credit_left": str(left)}
     if f.total <= left:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from bot.catalog import Catalog
-from bot.domain import eta
+from bot.domain import credit, eta
 from bot.domain.gates import destination
 from bot.stockview import servable
 from integrations import geocode
@@ -69,7 +69,8 @@ async def order_view(order: Order, cat: Catalog, task_id: str, note: str = ""
     # Credit left once this order counts: drafts are not charged until confirmed.
     charged = order.status not in (OrderStatus.draft, OrderStatus.on_hold,
                                    OrderStatus.cancelled)
-    left_d = customer.credit_limit - customer.exposure - (Decimal(0) if charged else order.total)
+    left_d = credit.left(customer.credit_limit, customer.exposure,
+                         cat.settings.credit_tolerance) - (Decimal(0) if charged else order.total)
     bad = [g for g in order.gates or [] if not g["ok"]]
     asked = bool(bad) and await OrderLog.filter(order_id=order.id,
                                                 action="request_release").exists()
