@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from bot import chatreads
 from bot import customerview as cv
 from bot.dispatch import Incoming, Reply, Router, TextReply, command
 from bot.domain.orders import STATUS_ZH
 from bot.ordering import OrderService
 from handlers.chat.views import promise_text
 from messages.facts import fmt_time, status_zh
-from storage.chat_models import ChatQuestion
 from storage.models import OrderStatus, Staff
 
 router = Router("customers")
@@ -23,7 +23,7 @@ async def customer(msg: Incoming, args: str, actor: Staff | None, service: Order
         return [TextReply("你的企业微信账号不在员工名单中，不能查看客户资料，请联系管理员。")]
     if not args:
         return [TextReply("请在“查客户”后面写客户编码或名称，例如：查客户 C0001")]
-    await ChatQuestion.create(kind="customer", user_id=msg.user_id, subject=args[:64])
+    await chatreads.asked("customer", msg.user_id, args)
     found = await cv.find(args)
     if not found:
         return [TextReply(f"没有找到客户“{args}”，请写客户编码或名称中的几个字。")]

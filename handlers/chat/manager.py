@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from bot import chatreads
 from bot.dispatch import Incoming, Reply, Router, TextReply, chat, command, role
-from bot.domain.eta import CST
 from bot.domain.orders import IllegalTransition
 from bot.ordering import Forbidden, InputError, NotFound, OrderService
 from handlers.chat.views import ChatLinks, promise_text
-from storage.chat_models import ChatQuestion
-from storage.models import Order, OrderStatus, Staff
+from storage.models import Staff
 
 router = Router("manager")
 MANAGER_COMMANDS = ("加急", "放行", "看板")
@@ -72,23 +71,14 @@ async def release(msg: Incoming, args: str, actor: Staff, service: OrderService
 
 @router.on(chat("group"), role("manager", "admin"), command("看板"))
 async def board(msg: Incoming, links: ChatLinks | None) -> list[Reply]:
-    now = datetime.now(UTC)
-    day_start = datetime.combine(now.astimezone(CST).date(), datetime.min.time(), CST)
-    # Orders, not drafts: a draft cancelled before anyone confirmed it (replaced by 修改,
-    # or dropped) was never an order either.
-    today = Order.filter(created_at__gte=day_start).exclude(status=OrderStatus.draft).exclude(
-        status=OrderStatus.cancelled, confirmed_at__isnull=True)
-    done = (OrderStatus.delivered, OrderStatus.cancelled)
-    late = await Order.filter(promised_at__lt=now, confirmed_at__isnull=False).exclude(
-        status__in=done).count()
-    questions = await ChatQuestion.filter(kind="logistics", at__gte=day_start).count()
+    b = await chatreads.board(datetime.now(UTC))
     lines = [
-        f"今日看板（{day_start:%m月%d日}）",
-        f"下单：{await today.count()}",
-        f"挂起待处理：{await Order.filter(status=OrderStatus.on_hold).count()}",
-        f"今日发货：{await Order.filter(shipped_at__gte=day_start).count()}",
-        f"已超承诺时间未签收：{late}",
-        f"今日查物流提问：{questions}",
+        f"今日看板（{b.day_start:%m月%d日}）",
+        f"下单：{b.placed}",
+        f"挂起待处理：{b.on_hold}",
+        f"今日发货：{b.shipped}",
+        f"已超承诺时间未签收：{b.late}",
+        f"今日查物流提问：{b.logistics_questions}",
     ]
     if links is not None:
         lines.append(f"详细看板（7天内有效）：{links.dashboard()}")

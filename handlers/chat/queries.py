@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot import chatreads
 from bot.dispatch import Incoming, Reply, Router, TextReply, command
 from bot.domain.orders import STATUS_ZH
 from bot.ordering import OrderService
 from bot.stockview import by_warehouse
 from handlers.chat.views import ChatLinks, example_order, progress_text
 from messages.facts import fmt_time, status_zh
-from storage.chat_models import ChatQuestion
-from storage.models import Order, OrderLine, OrderStatus, Shipment, Staff
-from storage.tracking_models import TrackingEventRow
+from storage.models import Order, OrderStatus, Staff
 
 router = Router("queries")
 
@@ -40,7 +39,7 @@ async def help_(actor: Staff | None) -> list[Reply]:
 async def stock(msg: Incoming, args: str, service: OrderService, parser: Any) -> list[Reply]:
     if not args:
         return [TextReply("请在“查库存”后面写商品编码或名称，例如：查库存 BRK00012")]
-    await ChatQuestion.create(kind="stock", user_id=msg.user_id, subject=args[:64])
+    await chatreads.asked("stock", msg.user_id, args)
     cat = await service.catalog.fresh()
     sku = args.strip().upper()
     if sku not in cat.products:
@@ -72,11 +71,11 @@ async def _order_or_reply(args: str) -> Order | TextReply:
 
 @router.on(command("查单", "订单"))
 async def order_status(msg: Incoming, args: str) -> list[Reply]:
-    await ChatQuestion.create(kind="order", user_id=msg.user_id, subject=args[:64])
+    await chatreads.asked("order", msg.user_id, args)
     found = await _order_or_reply(args)
     if isinstance(found, TextReply):
         return [found]
-    lines = await OrderLine.filter(order_id=found.id).order_by("id")
+    lines = await chatreads.order_lines(found)
     text = [f"订单{found.no}：{STATUS_ZH[found.status]}，合计¥{found.total:,.2f}"]
     text += [f"• {ln.sku} {ln.name} ×{ln.qty}" for ln in lines]
     if promise := progress_text(found):
@@ -91,21 +90,16 @@ async def order_status(msg: Incoming, args: str) -> list[Reply]:
 async def logistics(msg: Incoming, args: str, service: OrderService,
                     links: ChatLinks | None) -> list[Reply]:
     # Every ask counts (the dashboard's "logistics questions per day"), found or not.
-    await ChatQuestion.create(kind="logistics", user_id=msg.user_id, subject=args[:64])
+    await chatreads.asked("logistics", msg.user_id, args)
     found = await _order_or_reply(args)
     if isinstance(found, TextReply):
         return [found]
-    cat = await service.catalog.fresh()
-    ships = await Shipment.filter(order_id=found.id).order_by("seq")
     text = [f"订单{found.no}：{STATUS_ZH[found.status]}"]
-    for s in ships:
-        wh = cat.warehouses.get(cat.warehouse_codes.get(s.warehouse_id, ""))
-        carrier = service.settings.carriers.get(s.carrier or "")
-        where = f"{wh.name if wh else ''}发出" + (f"，{carrier.name}" if carrier else "")
-        bill = f"运单号{s.waybill_no}" if s.waybill_no else "尚未出库"
-        text.append(f"包裹{s.seq}：{where}，{bill}，{STATUS_ZH[s.status]}")
-        last = await TrackingEventRow.filter(shipment_id=s.id).order_by("-occurred_at").first()
-        if last is not None:
+    for p in await chatreads.parcels(found, await service.catalog.fresh()):
+        where = f"{p.warehouse}发出" + (f"，{p.carrier}" if p.carrier else "")
+        bill = f"运单号{p.waybill_no}" if p.waybill_no else "尚未出库"
+        text.append(f"包裹{p.seq}：{where}，{bill}，{STATUS_ZH[p.status]}")
+        if (last := p.last_event) is not None:
             place = f" {last.location}" if last.location else ""
             text.append(f"  最新：{fmt_time(last.occurred_at)}{place} "
                         f"{last.description or status_zh(last.status)}")
