@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from bot.config import PromiseConfig
+from bot.domain.vocab import CST
 
-CST = ZoneInfo("Asia/Shanghai")
 MORNING_ROUND_END = time(11, 0)
 LAST_DELIVERY = time(20, 0)
 FIRST_DELIVERY = time(9, 0)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.dispatch import Incoming, Reply, Router, TextReply, chat, command, role
-from bot.domain.eta import CST
 from bot.domain.orders import IllegalTransition
+from bot.domain.roles import APPROVERS, is_manager
+from bot.domain.vocab import CST
 from bot.ordering import Forbidden, InputError, NotFound, OrderService
 from handlers.chat.views import ChatLinks, promise_text
 from storage.chat_models import ChatQuestion
@@ -16,7 +17,7 @@ router = Router("manager")
 MANAGER_COMMANDS = ("加急", "放行", "看板")
 
 
-@router.on(chat("group"), role("manager", "admin"), command("加急"))
+@router.on(chat("group"), role(*APPROVERS), command("加急"))
 async def expedite(msg: Incoming, args: str, actor: Staff, service: OrderService
                    ) -> list[Reply]:
     no, _, reason = args.partition(" ")
@@ -35,7 +36,7 @@ async def expedite(msg: Incoming, args: str, actor: Staff, service: OrderService
     return [TextReply("。".join(p for p in parts if p) + "。")]
 
 
-@router.on(chat("group"), role("manager", "admin"), command("放行"))
+@router.on(chat("group"), role(*APPROVERS), command("放行"))
 async def release(msg: Incoming, args: str, actor: Staff, service: OrderService
                   ) -> list[Reply]:
     no, _, reason = args.partition(" ")
@@ -56,7 +57,7 @@ async def release(msg: Incoming, args: str, actor: Staff, service: OrderService
                       f"{promise_text(order.promised_at)}")]
 
 
-@router.on(chat("group"), role("manager", "admin"), command("看板"))
+@router.on(chat("group"), role(*APPROVERS), command("看板"))
 async def board(msg: Incoming, links: ChatLinks | None) -> list[Reply]:
     now = datetime.now(UTC)
     day_start = datetime.combine(now.astimezone(CST).date(), datetime.min.time(), CST)
@@ -84,7 +85,7 @@ def _is_manager_command(msg: Incoming, data: object) -> bool:
 
 @router.on(_is_manager_command)
 async def refused(msg: Incoming, actor: Staff | None) -> list[Reply]:
-    if actor is None or actor.role not in ("manager", "admin"):
+    if actor is None or not is_manager(actor.role):
         return [TextReply("加急、放行、看板只有经理可以使用。"
                           + ("" if actor else "你的企业微信账号不在员工名单中，请联系管理员。"))]
     return [TextReply("加急、放行、看板请在群聊中@我使用。")]

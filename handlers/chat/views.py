@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from bot.catalog import Catalog
 from bot.domain import eta
+from bot.domain.fmt import amount
 from bot.stockview import servable
 from messages.cards import LineView, OrderCardView, order_card
 from storage.models import Customer, Order, OrderLine, OrderStatus
@@ -48,7 +49,7 @@ async def order_view(order: Order, cat: Catalog, task_id: str, note: str = ""
     return OrderCardView(
         no=order.no, customer=customer.name,
         lines=[LineView(ln.sku, ln.name, ln.qty, avail.get(ln.sku, 0)) for ln in lines],
-        total=f"{order.total:,.2f}", credit_left=f"{left_d:,.2f}",
+        total=amount(order.total), credit_left=amount(left_d),
         promise=promise_text(order.promised_at), problems=problems,
         state=CARD_STATE.get(order.status, "confirmed"), task_id=task_id, note=note)
 
