@@ -309,7 +309,7 @@ def _delay_context(event: ev.DelayRisk, order: OrderFacts, cfg: NotifyConfig
     return {"单号": order.no, "客户名称": order.customer_name,
             "客户姓名": order.contact or order.customer_name, "电话": order.phone,
             "地址": order.address, "承诺时间": facts.fmt_time(event.promised_at),
-            "状态": "运输中" if ship and ship.waybill else "未发货",
+            "状态": vocab.ORDER_STATUS_ZH["in_transit"] if ship and ship.waybill else "未发货",
             "快递公司": facts.carrier_name(ship.carrier if ship else "", cfg.carrier_names),
             "运单号": (ship.waybill if ship else "") or facts.UNKNOWN,
             "跟踪链接": cfg.link(order.no)}
