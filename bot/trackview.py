@@ -25,6 +25,7 @@ from functools import lru_cache
 from typing import Any
 
 from bot.config import Settings
+from bot.domain import fmt
 from bot.domain.eta import countdown_hours, describe
 from bot.domain.fmt import MASK, day_time, mask_name, mask_phone
 from bot.domain.fmt import mask_address as mask_area
@@ -288,7 +289,7 @@ def _shipment_view(s: Shipment, wh: Warehouse | None, events: Sequence[EventView
     for i, e in enumerate(newest_first):
         at = e.at.astimezone(CST)
         rows.append(TimelineRow(
-            date=f"{at.month}月{at.day}日", time=f"{at:%H:%M}", iso=_iso(at) or "",
+            date=fmt.day(at), time=f"{at:%H:%M}", iso=_iso(at) or "",
             status=EVENT_ZH.get(e.status, e.status), status_code=e.status,
             location=scrub(e.location), description=scrub(e.description), latest=i == 0))
     promise = ""

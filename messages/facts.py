@@ -122,7 +122,7 @@ async def daily_figures(day: date, window_hours: float = 2.0) -> dict[str, str]:
     promised = [(d, p) for d, p in delivered if p is not None]
     on_time = sum(1 for d, p in promised if kpi.on_time(p, d, window_hours))
     return {
-        "日期": f"{day.month}月{day.day}日",
+        "日期": fmt.day(day),
         "新增订单": str(await Order.filter(created_at__gte=start, created_at__lt=end).count()),
         "已发货": str(await Shipment.filter(shipped_at__gte=start, shipped_at__lt=end).count()),
         "已签收": str(len(delivered)),

@@ -159,6 +159,7 @@ def test_tracking_steps_and_carrier_names_come_from_the_vocabulary() -> None:
 def test_formatting() -> None:
     assert fmt.day_time(datetime(2026, 11, 26, 7, 0, tzinfo=UTC)) == "11月26日 15:00"
     assert fmt.fmt_time(None) == "待定"
+    assert fmt.day(datetime(2026, 12, 3, 17, 0, tzinfo=UTC)) == "12月4日"  # China's date
     assert fmt.money(Decimal("1234.5")) == "¥1,234.50" and fmt.amount(50000) == "50,000.00"
     assert fmt.mask_phone("138 0000 0001") == "138****0001"
     assert fmt.mask_phone("12345") == "****"

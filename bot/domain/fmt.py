@@ -16,7 +16,7 @@ Standard library only.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from bot.domain.vocab import CST
@@ -28,10 +28,17 @@ _NOT_DIGIT = re.compile(r"\D")
 
 # ---- time -------------------------------------------------------------------------------
 
+def day(d: date) -> str:
+    """``11月6日`` (no leading zeros); a datetime is first put in China time."""
+    if isinstance(d, datetime):
+        d = d.astimezone(CST)
+    return f"{d.month}月{d.day}日"
+
+
 def day_time(at: datetime) -> str:
     """``11月26日 15:00`` in China time."""
     local = at.astimezone(CST)
-    return f"{local.month}月{local.day}日 {local:%H:%M}"
+    return f"{day(local)} {local:%H:%M}"
 
 
 def fmt_time(at: datetime | None) -> str:

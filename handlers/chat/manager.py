@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.dispatch import Incoming, Reply, Router, TextReply, chat, command, role
+from bot.domain import fmt
 from bot.domain.orders import IllegalTransition
 from bot.domain.roles import APPROVERS, is_manager
 from bot.domain.vocab import CST
@@ -67,7 +68,7 @@ async def board(msg: Incoming, links: ChatLinks | None) -> list[Reply]:
         status__in=done).count()
     questions = await ChatQuestion.filter(kind="logistics", at__gte=day_start).count()
     lines = [
-        f"今日看板（{day_start:%m月%d日}）",
+        f"今日看板（{fmt.day(day_start)}）",
         f"下单：{await today.count()}",
         f"挂起待处理：{await Order.filter(status=OrderStatus.on_hold).count()}",
         f"今日发货：{await Order.filter(shipped_at__gte=day_start).count()}",
