@@ -82,7 +82,7 @@ async def snapshot(limit: int = 50, status: str | None = None,
     else:
         counts = await outbox.counts()
     rows = await outbox.list_rows(status, limit, channel=channel) if limit > 0 else []
-    return {"counts": counts, "channels": channels,
+    return {"counts": counts, "channels": channels, "status_zh": dict(STATUS_ZH),
             "channel_zh": {c: CHANNEL_ZH.get(c, c) for c in channels},
             "rows": [row_json(r) for r in rows]}
 

@@ -26,7 +26,7 @@ from handlers.chat.setup import build_dispatcher
 from integrations.carriers.base import CARRIER_NAMES, CommonStatus
 from messages import facts
 from messages.notify import NotifyConfig, customer_context, plan_dead_letter
-from messages.outbox_admin import row_json
+from messages.outbox_admin import row_json, snapshot
 from messages.render import load as load_templates
 from storage.models import Order, OrderLine, OrderStatus, Shipment, Staff
 from storage.outbox_models import OutboxNotification, OutboxStatus
@@ -139,6 +139,8 @@ async def test_customer_pushes_console_and_dead_letters_name_the_status_alike(
         # the salesperson's alert about a push that failed
         [alert] = await plan_dead_letter(f"d-{kind}", kind, "wechat_oa", "LYP001", "x", cfg)
         assert alert.context["原通知"] == word
+    # the console's status chips take the server's words
+    assert (await snapshot(limit=0))["status_zh"] == dict(vocab.OUTBOX_STATUS_ZH)
     for kind in ("order_confirmed", "order_cancelled"):
         context = customer_context(kind, order, None, cfg)
         assert context["状态"] == vocab.ORDER_STATUS_ZH[kind.removeprefix("order_")]

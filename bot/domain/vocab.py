@@ -73,6 +73,12 @@ OUTBOX_STATUS_ZH: Mapping[str, str] = MappingProxyType({
     "pending": "待发送", "sending": "发送中", "sent": "已发送", "dead": "失败",
 })
 
+# ---- staff roles (storage.models.Role values; bot.domain.roles says who may do what) -----
+
+ROLE_ZH: Mapping[str, str] = MappingProxyType({
+    "sales": "销售", "manager": "经理", "warehouse": "仓库", "finance": "财务", "admin": "管理员",
+})
+
 # ---- carriers ---------------------------------------------------------------------------
 
 CARRIER_ZH: Mapping[str, str] = MappingProxyType({
