@@ -75,9 +75,11 @@ def dispatcher(world: dict[str, Any], settings: Any) -> Any:
     return build_dispatcher(OrderService(settings, catalog), ParserService(catalog))
 
 
-async def test_every_order_status_reads_the_same_word_everywhere(world: Any,
+async def test_every_order_status_reads_the_same_word_everywhere(world: Any, settings: Any,
                                                                  dispatcher: Any) -> None:
-    cfg = TrackingPageConfig(secret="s" * 32, clock=lambda: NOW)
+    names = {code: c.name for code, c in settings.carriers.items()}
+    carrier = vocab.carrier_name("sf", names)
+    cfg = TrackingPageConfig(secret="s" * 32, carrier_names=names, clock=lambda: NOW)
     seen: dict[str, str] = {}
     for i, status in enumerate(OrderStatus):
         word = vocab.ORDER_STATUS_ZH[status]
@@ -87,12 +89,14 @@ async def test_every_order_status_reads_the_same_word_everywhere(world: Any,
         assert (await reply_text(dispatcher, f"查单 {no}")).startswith(f"订单{no}：{word}，")
         logistics = await reply_text(dispatcher, f"查物流 {no}")
         assert logistics.startswith(f"订单{no}：{word}") and f"，{word}" in logistics
+        assert f"发出，{carrier}，运单号SF{no}" in logistics  # the carrier's name alike
         # finance export
         row = order_row(await Order.get(no=no).prefetch_related("customer", "lines"))
         assert row[9] == word
         # tracking page data: the order and its parcel
         view = await load_page(no, cfg, NOW)
         assert view is not None and view.status == word and view.shipments[0].status == word
+        assert view.shipments[0].carrier == carrier
         # push context (the 状态 of a staff or customer message)
         assert facts.status_zh(status) == word
         seen[status.value] = word

@@ -8,6 +8,7 @@ from bot.dispatch import Incoming, Reply, Router, TextReply, command
 from bot.domain.fmt import money
 from bot.domain.orders import STATUS_ZH
 from bot.domain.roles import is_manager
+from bot.domain.vocab import carrier_name
 from bot.ordering import OrderService
 from bot.stockview import by_warehouse
 from handlers.chat.views import ChatLinks, promise_text
@@ -101,8 +102,9 @@ async def logistics(msg: Incoming, args: str, service: OrderService,
     text = [f"订单{found.no}：{STATUS_ZH[found.status]}"]
     for s in ships:
         wh = cat.warehouses.get(cat.warehouse_codes.get(s.warehouse_id, ""))
-        carrier = service.settings.carriers.get(s.carrier or "")
-        where = f"{wh.name if wh else ''}发出" + (f"，{carrier.name}" if carrier else "")
+        names = {code: c.name for code, c in service.settings.carriers.items()}
+        carrier = carrier_name(s.carrier, names)
+        where = f"{wh.name if wh else ''}发出" + (f"，{carrier}" if carrier else "")
         bill = f"运单号{s.waybill_no}" if s.waybill_no else "尚未出库"
         text.append(f"包裹{s.seq}：{where}，{bill}，{STATUS_ZH[s.status]}")
         last = await TrackingEventRow.filter(shipment_id=s.id).order_by("-occurred_at").first()
