@@ -10,16 +10,15 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from tortoise.transactions import in_transaction
 
 from bot import events as ev
+from bot.domain.vocab import CST
 from bot.tracking import StuckShipment
 from storage.models import Order, OrderStatus
 
 log = logging.getLogger(__name__)
-CST = ZoneInfo("Asia/Shanghai")
 Notify = Callable[[Sequence[Any]], Awaitable[None]]
 
 # Not yet with the courier on the last mile: a promise can still slip.

@@ -9,7 +9,7 @@ from datetime import datetime
 from tortoise.queryset import QuerySet
 
 from bot.catalog import Catalog
-from bot.domain.eta import CST
+from bot.domain.vocab import CST, carrier_name
 from storage.chat_models import ChatQuestion
 from storage.models import Order, OrderLine, OrderStatus, Shipment
 from storage.tracking_models import TrackingEventRow
@@ -69,11 +69,12 @@ async def order_lines(order: Order) -> list[OrderLine]:
 
 async def parcels(order: Order, cat: Catalog) -> list[Parcel]:
     """The order's shipments with where they left from, the carrier and the latest event."""
+    names = {code: c.name for code, c in cat.settings.carriers.items()}
     out = []
     for s in await Shipment.filter(order_id=order.id).order_by("seq"):
         wh = cat.warehouses.get(cat.warehouse_codes.get(s.warehouse_id, ""))
-        carrier = cat.settings.carriers.get(s.carrier or "")
+        carrier = carrier_name(s.carrier, names)
         last = await TrackingEventRow.filter(shipment_id=s.id).order_by("-occurred_at").first()
-        out.append(Parcel(s.seq, wh.name if wh else "", carrier.name if carrier else "",
+        out.append(Parcel(s.seq, wh.name if wh else "", carrier,
                           s.waybill_no, s.status, last))
     return out

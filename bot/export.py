@@ -6,22 +6,16 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from bot.domain.invoice import INVOICE_TYPES
+from bot.domain.vocab import CST as SHANGHAI
+from bot.domain.vocab import status_zh
 from integrations import excel
 from storage.models import Order, OrderLine, OrderStatus
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOT_EXPORTED = (OrderStatus.draft, OrderStatus.cancelled, OrderStatus.on_hold)
 HEADER = ("订单号", "下单日期", "客户编码", "客户名称", "开票类型", "税号", "开户行", "银行账号",
           "金额(含税)", "状态", "商品明细")
-STATUS_ZH = {
-    OrderStatus.confirmed: "已确认", OrderStatus.allocated: "已分仓",
-    OrderStatus.shipped: "已发货", OrderStatus.in_transit: "运输中",
-    OrderStatus.out_for_delivery: "派送中", OrderStatus.delivered: "已签收",
-    OrderStatus.exception: "异常",
-}
 
 
 async def export_invoices(path: str | Path, *, invoice_type: str | None = "专票",
@@ -53,7 +47,7 @@ def order_row(order: Order) -> list[Any]:
     return [
         order.no, order.created_at.astimezone(SHANGHAI).date(), customer.code, customer.name,
         order.invoice_type, order.tax_id, order.bank, order.account, order.total,
-        STATUS_ZH.get(OrderStatus(order.status), str(order.status)),
+        status_zh(order.status),
         lines_summary(order.lines),
     ]
 

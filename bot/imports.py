@@ -21,6 +21,7 @@ from tortoise.models import Model
 from tqdm import tqdm
 
 from bot.domain.invoice import invoice_problems, normalise_tax_id
+from bot.domain.vocab import ROLE_ZH
 from integrations import excel, geocode
 from storage import meta
 from storage.batches import Batched
@@ -186,9 +187,7 @@ _ALIAS_SPLIT = re.compile(r"[;；,，]")
 _CENT = Decimal("0.01")
 _MAX_MONEY = Decimal(10) ** 12
 _MAX_INT = 2**31 - 1
-ROLES = {"sales": Role.sales, "销售": Role.sales, "manager": Role.manager, "经理": Role.manager,
-         "warehouse": Role.warehouse, "仓库": Role.warehouse, "finance": Role.finance,
-         "财务": Role.finance, "admin": Role.admin, "管理员": Role.admin}
+ROLES = {**{r.value: r for r in Role}, **{ROLE_ZH[r.value]: r for r in Role}}
 WAREHOUSE_KINDS = {"physical": "physical", "实体": "physical", "实体仓": "physical",
                    "virtual": "virtual", "虚拟": "virtual", "虚拟仓": "virtual"}
 

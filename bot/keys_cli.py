@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bot.domain.eta import CST
 from bot.domain.roles import KEY_ROLES
+from bot.domain.vocab import CST
 from storage import api_keys
 
 

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from bot.domain.eta import CST
+from bot.domain.vocab import CST
 from storage import kpi as store
 
 DAY_S = 86_400.0

@@ -24,6 +24,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.domain.vocab import CST
 from bot.tracking import StuckShipment, TrackingService
 from storage.db import engine
 from storage.tracking_models import AdvisoryLock
@@ -63,7 +64,7 @@ def build_scheduler(tracking: TrackingService, settings: Any, *,
     of `jobs` (id, coroutine function, minutes), all led by the same lock."""
     leader = leader or Leader.for_url(settings.db_url)
     minutes = interval_minutes or tracking.tick_minutes()
-    scheduler = AsyncIOScheduler(timezone="Asia/Shanghai")
+    scheduler = AsyncIOScheduler(timezone=CST)
     common = {"trigger": "interval", "max_instances": 1, "coalesce": True}
     scheduler.add_job(_led(leader, SWEEP_JOB, _sweep(tracking)), id=SWEEP_JOB,
                       minutes=minutes, **common)

@@ -25,8 +25,13 @@ from functools import lru_cache
 from typing import Any
 
 from bot.config import Settings
-from bot.domain.eta import CST, countdown_hours, describe
-from bot.domain.orders import STATUS_ZH
+from bot.domain import fmt
+from bot.domain.eta import countdown_hours, describe
+from bot.domain.fmt import MASK, day_time, mask_name, mask_phone
+from bot.domain.fmt import mask_address as mask_area
+from bot.domain.vocab import CST, TRACK_STEPS, TRACKING_STATUS_ZH
+from bot.domain.vocab import ORDER_STATUS_ZH as STATUS_ZH
+from bot.domain.vocab import carrier_name as _carrier_name
 from bot.tokens import tracking_token, verify_tracking_token
 from integrations import geocode
 from storage.models import Customer, Order, OrderLine, OrderStatus, Shipment, Warehouse
@@ -106,14 +111,11 @@ async def events_for(order: Order) -> list[EventView]:
                       r.description, r.shipment_id) for r in rows]
 
 
-EVENT_ZH = {"info_received": "已下单", "collected": "已揽收", "in_transit": "运输中",
-            "out_for_delivery": "派件中", "delivered": "已签收", "exception": "异常",
-            "returned": "已退回"}
-SANDBOX_NAME = "沙箱快递"
+EVENT_ZH = TRACKING_STATUS_ZH
 
 # ---- view ------------------------------------------------------------------------------
 
-STEPS = ("已下单", "已出库", "运输中", "派件中", "已签收")
+STEPS = TRACK_STEPS
 _STEP_OF = {S.draft: 0, S.confirmed: 0, S.allocated: 0, S.on_hold: 0, S.shipped: 1,
             S.in_transit: 2, S.out_for_delivery: 3, S.delivered: 4, S.exception: 2}
 HEADLINE = {
@@ -287,7 +289,7 @@ def _shipment_view(s: Shipment, wh: Warehouse | None, events: Sequence[EventView
     for i, e in enumerate(newest_first):
         at = e.at.astimezone(CST)
         rows.append(TimelineRow(
-            date=f"{at.month}月{at.day}日", time=f"{at:%H:%M}", iso=_iso(at) or "",
+            date=fmt.day(at), time=f"{at:%H:%M}", iso=_iso(at) or "",
             status=EVENT_ZH.get(e.status, e.status), status_code=e.status,
             location=scrub(e.location), description=scrub(e.description), latest=i == 0))
     promise = ""
@@ -301,15 +303,7 @@ def _shipment_view(s: Shipment, wh: Warehouse | None, events: Sequence[EventView
 
 
 def carrier_name(code: str | None, cfg: TrackingPageConfig) -> str:
-    if not code:
-        return ""
-    if code in cfg.carrier_names:
-        return cfg.carrier_names[code]
-    if code == "sandbox":
-        return SANDBOX_NAME
-    from integrations.carriers.base import CARRIER_NAMES
-
-    return CARRIER_NAMES.get(code, code)
+    return _carrier_name(code, cfg.carrier_names)
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -317,48 +311,14 @@ def _iso(t: datetime | None) -> str | None:
 
 
 def _label(t: datetime) -> str:
-    t = t.astimezone(CST)
-    return f"{t.month}月{t.day}日 {t:%H:%M}"
+    return day_time(t)
 
 
 # ---- masking ---------------------------------------------------------------------------
 
-MASK = "****"
-
-
-def mask_phone(phone: str) -> str:
-    """13800000001 → 138****0001; a landline keeps its area code and last four digits."""
-    p = (phone or "").strip()
-    digits = re.sub(r"\D", "", p)
-    if not digits:
-        return ""
-    if len(digits) == 11 and digits.startswith("1"):
-        return f"{digits[:3]}{MASK}{digits[-4:]}"
-    if len(digits) >= 8:
-        head = p.split("-")[0] if "-" in p and len(p.split("-")[0]) <= 4 else digits[:3]
-        return f"{head}-{MASK}{digits[-4:]}" if "-" in p else f"{head}{MASK}{digits[-4:]}"
-    return MASK
-
-
-def mask_name(name: str) -> str:
-    """王师傅 → 王*傅, 李明 → 李*, 杭州西湖恒通汽修厂 → 杭州***修厂."""
-    n = (name or "").strip()
-    if len(n) <= 1:
-        return n
-    if len(n) == 2:
-        return n[0] + "*"
-    if len(n) <= 4:
-        return n[0] + "*" * (len(n) - 2) + n[-1]
-    return n[:2] + "***" + n[-2:]
-
-
 def mask_address(order: Order) -> str:
-    """Province, city and district; the street and number never leave the server."""
-    parts: list[str] = []
-    for part in (order.province, order.city, order.district):
-        if part and part not in parts:
-            parts.append(part)
-    return "".join(parts) + MASK if parts else MASK
+    """Province, city and district (bot/domain/fmt.py has the masking rules)."""
+    return mask_area(order.province, order.city, order.district)
 
 
 def _scrubber(customer: Customer | None, order: Order) -> Callable[[str], str]:

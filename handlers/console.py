@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.dispatch import CardReply, Incoming, Reply, TextReply, UpdateCard
+from bot.domain.vocab import ROLE_ZH
 from handlers import console_session
 from handlers.keys import DISPATCHER, OUTBOX
 from handlers.local import is_local
@@ -68,6 +69,7 @@ async def staff(request: web.Request) -> web.Response:
     _loopback_only(request)
     rows = await Staff.filter(active=True).order_by("role", "userid")
     return json_response([{"userid": s.userid, "name": s.name, "role": s.role.value,
+                           "role_zh": ROLE_ZH.get(s.role.value, s.role.value),
                            "group_chat": s.group_chat} for s in rows])
 
 

@@ -27,7 +27,7 @@ from aiohttp import web
 
 from bot import kpi
 from bot.config import Settings
-from bot.domain.eta import CST
+from bot.domain.vocab import CST
 from bot.tokens import tracking_token, verify_tracking_token
 from bot.trackview import TrackingPageConfig, carrier_name
 from handlers import pages

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot.catalog import Catalog
-from bot.domain.eta import CST
+from bot.domain.vocab import CST
 from bot.ordering import OrderService, Outcome
 from bot.stockview import by_warehouse
 from bot.trackview import TrackingPageConfig

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot import kpi
+from bot.domain import fmt
 
 W, H = 360.0, 190.0
 LEFT, RIGHT, TOP, BOTTOM = 34.0, 8.0, 22.0, 22.0
@@ -93,7 +94,7 @@ def _day_ticks(dates: Sequence[Any]) -> list[tuple[float, str]]:
 
 
 def _labels(d: kpi.Dashboard) -> list[str]:
-    return [f"{day.date.month}月{day.date.day}日" for day in d.days]
+    return [fmt.day(day.date) for day in d.days]
 
 
 def orders_chart(d: kpi.Dashboard) -> dict[str, Any]:

@@ -7,30 +7,25 @@ reads to it), so a plan sees the state change it is planning for.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
-from zoneinfo import ZoneInfo
 
 from tortoise.expressions import Q
 
 from bot import kpi
+from bot.domain import fmt, vocab
+from bot.domain.fmt import UNKNOWN as UNKNOWN
+from bot.domain.fmt import fmt_time as fmt_time
+from bot.domain.fmt import mask_phone as mask_phone
+from bot.domain.roles import APPROVERS
+from bot.domain.vocab import CST as CST
+from bot.domain.vocab import status_zh as status_zh
+from integrations import geocode
 from storage import notify_sql
 from storage.models import Order, OrderStatus, Shipment, Staff
 from storage.outbox_models import OutboxNotification, OutboxStatus
-
-CST = ZoneInfo("Asia/Shanghai")
-UNKNOWN = "待定"
-STATUS_ZH: Mapping[str, str] = {
-    "draft": "待确认", "confirmed": "已确认", "allocated": "已分仓", "shipped": "已出库",
-    "info_received": "已下单", "collected": "已揽收", "in_transit": "运输中",
-    "out_for_delivery": "派送中", "delivered": "已签收", "exception": "物流异常",
-    "returned": "已退回", "on_hold": "已挂起", "cancelled": "已取消",
-}
-_FIRST_DIGIT = re.compile(r"\d")
 
 
 @dataclass(frozen=True)
@@ -85,47 +80,25 @@ async def staff_name(userid: str) -> str:
 
 
 async def managers() -> list[str]:
-    """Active managers' WeCom user ids."""
-    rows = await Staff.filter(role="manager", active=True).order_by("userid").values_list(
-        "userid", flat=True)
+    """Active managers' (and admins') WeCom user ids."""
+    rows = await Staff.filter(role__in=sorted(APPROVERS), active=True).order_by(
+        "userid").values_list("userid", flat=True)
     return [str(u) for u in rows]
 
 
 # ---- formatting --------------------------------------------------------------------------
 
-def fmt_time(at: datetime | None) -> str:
-    """``11月26日 15:00`` in China time; 待定 when unknown."""
-    if at is None:
-        return UNKNOWN
-    local = at.astimezone(CST)
-    return f"{local.month}月{local.day}日 {local:%H:%M}"
-
-
 def mask_address(address: str) -> str:
-    """Keep the area and street, hide the house number: 浙江省杭州市西湖区文三路***."""
-    address = address.strip()
-    m = _FIRST_DIGIT.search(address)
-    if m is not None and m.start() >= 4:
-        return address[:m.start()] + "***"
-    return address[:12] + "***" if len(address) > 12 else address
-
-
-def mask_phone(phone: str) -> str:
-    digits = phone.strip()
-    return digits[:3] + "****" + digits[-4:] if len(digits) >= 11 else digits
-
-
-def status_zh(status: Any) -> str:
-    value = str(getattr(status, "value", status))
-    return STATUS_ZH.get(value, value)
+    """The area only, 浙江省杭州市西湖区**** (bot/domain/fmt.py: the tracking page's rule);
+    an address that cannot be placed shows nothing of itself."""
+    place = geocode.parse(address)
+    if place is None:
+        return fmt.MASK
+    return fmt.mask_address(place.province, place.city, place.district)
 
 
 def carrier_name(code: str, names: Mapping[str, str]) -> str:
-    from integrations.carriers.base import CARRIER_NAMES
-
-    if not code:
-        return UNKNOWN
-    return names.get(code) or CARRIER_NAMES.get(code, code)
+    return vocab.carrier_name(code, names) or UNKNOWN
 
 
 def parcel(facts: OrderFacts, ship: ShipmentFacts | None) -> str:
@@ -149,7 +122,7 @@ async def daily_figures(day: date, window_hours: float = 2.0) -> dict[str, str]:
     promised = [(d, p) for d, p in delivered if p is not None]
     on_time = sum(1 for d, p in promised if kpi.on_time(p, d, window_hours))
     return {
-        "日期": f"{day.month}月{day.day}日",
+        "日期": fmt.day(day),
         "新增订单": str(await Order.filter(created_at__gte=start, created_at__lt=end).count()),
         "已发货": str(await Shipment.filter(shipped_at__gte=start, shipped_at__lt=end).count()),
         "已签收": str(len(delivered)),

@@ -40,6 +40,7 @@ from typing import Any
 
 from bot import events as ev
 from bot.config import ConfigError
+from bot.domain import vocab
 from messages import facts
 from messages.facts import OrderFacts, ShipmentFacts
 from storage import notify_sql
@@ -322,7 +323,7 @@ def _delay_context(event: ev.DelayRisk, order: OrderFacts, cfg: NotifyConfig
     return {"单号": order.no, "客户名称": order.customer_name,
             "客户姓名": order.contact or order.customer_name, "电话": order.phone,
             "地址": order.address, "承诺时间": facts.fmt_time(event.promised_at),
-            "状态": "运输中" if ship and ship.waybill else "未发货",
+            "状态": vocab.ORDER_STATUS_ZH["in_transit"] if ship and ship.waybill else "未发货",
             "快递公司": facts.carrier_name(ship.carrier if ship else "", cfg.carrier_names),
             "运单号": (ship.waybill if ship else "") or facts.UNKNOWN,
             "跟踪链接": cfg.link(order.no)}
@@ -355,21 +356,21 @@ async def _daily_report(event: ev.DailyReport, cfg: NotifyConfig) -> list[Notifi
 
 # ---- dead letters ----------------------------------------------------------------------
 
-CHANNEL_ZH = {"wechat_oa": "公众号", "wecom_app": "企业微信", "wecom_group": "群机器人",
-              "console": "控制台"}
-EVENT_ZH = {"order_confirmed": "订单确认", "order_cancelled": "订单取消", "shipped": "已出库",
-            "out_for_delivery": "已派件", "delivered": "签收成功"}
+CHANNEL_ZH = vocab.CHANNEL_ZH
+# The customer pushes whose failure the salesperson hears about (named as in NOTICE_ZH).
+CUSTOMER_EVENTS = frozenset({"order_confirmed", "order_cancelled", "shipped",
+                             "out_for_delivery", "delivered"})
 
 
 async def plan_dead_letter(dedup: str, event: str, channel: str, order_no: str | None,
                            reason: str, cfg: NotifyConfig) -> list[Notification]:
     """A dead customer push tells the salesperson (never for staff messages: no loops)."""
-    if event not in EVENT_ZH or order_no is None:
+    if event not in CUSTOMER_EVENTS or order_no is None:
         return []
     order = await facts.load_order(order_no)
     if order is None:
         return []
-    context = {"单号": order.no, "客户名称": order.customer_name, "原通知": EVENT_ZH[event],
+    context = {"单号": order.no, "客户名称": order.customer_name, "原通知": vocab.NOTICE_ZH[event],
                "渠道": CHANNEL_ZH.get(channel, channel), "原因": reason}
     users = await _sales_recipients(order, cfg)
     return [_staff("push_failed", f"dead:{dedup}", cfg.staff_channel, u, context, order.no)

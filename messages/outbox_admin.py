@@ -23,22 +23,15 @@ from typing import Any, Literal, TextIO
 from tortoise.functions import Count
 
 from bot import config
+from bot.domain.vocab import NOTICE_ZH, OUTBOX_STATUS_ZH
 from messages.facts import fmt_time
 from messages.notify import CHANNEL_ZH
 from storage import db as storage_db
 from storage import outbox
 from storage.outbox_models import OutboxNotification, OutboxStatus
 
-STATUS_ZH = {"pending": "待发送", "sending": "发送中", "sent": "已发送", "dead": "失败"}
-EVENT_ZH = {
-    "order_confirmed": "订单确认", "order_cancelled": "订单取消", "shipped": "已出库",
-    "out_for_delivery": "派件中",
-    "delivered": "已签收", "delay_risk": "时效预警", "shipment_exception": "物流异常",
-    "gate_failed": "校验未通过", "release_requested": "申请放行", "shipment_held": "暂未发货",
-    "urgent_order": "加急订单",
-    "daily_report": "履约日报", "push_failed": "推送失败提醒", "shipment_stuck": "物流停滞",
-    "chat_reply": "聊天回复", "chat_card": "聊天卡片", "customer_unbound": "客户未绑定公众号",
-}
+STATUS_ZH = OUTBOX_STATUS_ZH
+EVENT_ZH = NOTICE_ZH
 def _link(context: Any) -> str | None:
     """The customer's tracking link the notification carries (the console opens it)."""
     link = context.get("跟踪链接") if isinstance(context, dict) else None
@@ -89,7 +82,7 @@ async def snapshot(limit: int = 50, status: str | None = None,
     else:
         counts = await outbox.counts()
     rows = await outbox.list_rows(status, limit, channel=channel) if limit > 0 else []
-    return {"counts": counts, "channels": channels,
+    return {"counts": counts, "channels": channels, "status_zh": dict(STATUS_ZH),
             "channel_zh": {c: CHANNEL_ZH.get(c, c) for c in channels},
             "rows": [row_json(r) for r in rows]}
 

@@ -68,7 +68,7 @@ async def test_exports_confirmed_special_invoices(shop, tmp_path):
     assert (bank, account) == ("工商银行杭州文三路支行", "6222021234567890123")
     assert amount == pytest.approx(168 * 20 + 299.5 * 4)
     assert status == "已确认"
-    assert rows[2][9] == "已发货"
+    assert rows[2][9] == "已出库"
     assert lines == "BRK00001×20; OIL00012×4"
 
 

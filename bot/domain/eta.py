@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from bot.config import PromiseConfig
+from bot.domain import fmt
+from bot.domain.vocab import CST
 
-CST = ZoneInfo("Asia/Shanghai")
 MORNING_ROUND_END = time(11, 0)
 LAST_DELIVERY = time(20, 0)
 FIRST_DELIVERY = time(9, 0)
@@ -63,5 +63,5 @@ def describe(promised: datetime, now: datetime) -> str:
     """预计明天15:00前送达 — the promise in the words a salesperson uses."""
     p, n = promised.astimezone(CST), now.astimezone(CST)
     days = (p.date() - n.date()).days
-    word = {0: "今天", 1: "明天", 2: "后天"}.get(days, f"{p.month}月{p.day}日")
+    word = {0: "今天", 1: "明天", 2: "后天"}.get(days, fmt.day(p))
     return f"预计{word}{p:%H:%M}前送达"

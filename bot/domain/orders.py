@@ -20,13 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from bot.domain.vocab import ORDER_STATUS_ZH as STATUS_ZH
 from storage.models import OrderStatus as S
-
-STATUS_ZH = {
-    S.draft: "待确认", S.confirmed: "已确认", S.allocated: "已分仓", S.shipped: "已出库",
-    S.in_transit: "运输中", S.out_for_delivery: "派件中", S.delivered: "已签收",
-    S.on_hold: "已挂起", S.cancelled: "已取消", S.exception: "异常",
-}
 
 TRANSITIONS: dict[S, frozenset[S]] = {
     S.draft: frozenset({S.confirmed, S.on_hold, S.cancelled}),

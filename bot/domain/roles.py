@@ -7,5 +7,11 @@ from __future__ import annotations
 STAFF_ROLES = ("sales", "manager", "warehouse", "finance", "admin")
 KEY_ROLES = (*STAFF_ROLES, "integration")
 # May release a held credit gate and set any price; admin may do everything.
+# The manager roles: also who may use 加急、放行、看板 and who gets the daily report.
 APPROVERS = frozenset({"manager", "admin"})
 ADMIN = "admin"
+
+
+def is_manager(role: object) -> bool:
+    """Whether a staff role (a Role member or its value) is one of the manager roles."""
+    return str(getattr(role, "value", role)) in APPROVERS

@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 
 from bot import chatreads
 from bot.dispatch import Incoming, Reply, Router, TextReply, chat, command, role
+from bot.domain import fmt
 from bot.domain.orders import IllegalTransition
+from bot.domain.roles import APPROVERS, is_manager
 from bot.ordering import Forbidden, InputError, NotFound, OrderService
 from handlers.chat.views import ChatLinks, promise_text
 from storage.models import Staff
@@ -29,7 +31,7 @@ def split_order_args(args: str) -> tuple[str, str]:
     return m[1].upper(), _REASON_LABEL.sub("", args[m.end():].strip()).strip()
 
 
-@router.on(chat("group"), role("manager", "admin"), command("加急"))
+@router.on(chat("group"), role(*APPROVERS), command("加急"))
 async def expedite(msg: Incoming, args: str, actor: Staff, service: OrderService
                    ) -> list[Reply]:
     no, reason = split_order_args(args)
@@ -48,7 +50,7 @@ async def expedite(msg: Incoming, args: str, actor: Staff, service: OrderService
     return [TextReply("。".join(p for p in parts if p) + "。")]
 
 
-@router.on(chat("group"), role("manager", "admin"), command("放行"))
+@router.on(chat("group"), role(*APPROVERS), command("放行"))
 async def release(msg: Incoming, args: str, actor: Staff, service: OrderService
                   ) -> list[Reply]:
     no, reason = split_order_args(args)
@@ -69,11 +71,11 @@ async def release(msg: Incoming, args: str, actor: Staff, service: OrderService
                       f"{promise_text(order.promised_at)}")]
 
 
-@router.on(chat("group"), role("manager", "admin"), command("看板"))
+@router.on(chat("group"), role(*APPROVERS), command("看板"))
 async def board(msg: Incoming, links: ChatLinks | None) -> list[Reply]:
     b = await chatreads.board(datetime.now(UTC))
     lines = [
-        f"今日看板（{b.day_start:%m月%d日}）",
+        f"今日看板（{fmt.day(b.day_start)}）",
         f"下单：{b.placed}",
         f"挂起待处理：{b.on_hold}",
         f"今日发货：{b.shipped}",
@@ -91,7 +93,7 @@ def _is_manager_command(msg: Incoming, data: object) -> bool:
 
 @router.on(_is_manager_command)
 async def refused(msg: Incoming, actor: Staff | None) -> list[Reply]:
-    if actor is None or actor.role not in ("manager", "admin"):
+    if actor is None or not is_manager(actor.role):
         return [TextReply("加急、放行、看板只有经理可以使用。"
                           + ("" if actor else "你的企业微信账号不在员工名单中，请联系管理员。"))]
     return [TextReply("加急、放行、看板请在群聊中@我使用。")]

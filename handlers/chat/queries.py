@@ -6,7 +6,9 @@ from typing import Any
 
 from bot import chatreads
 from bot.dispatch import Incoming, Reply, Router, TextReply, command
+from bot.domain.fmt import money
 from bot.domain.orders import STATUS_ZH
+from bot.domain.roles import is_manager
 from bot.ordering import OrderService
 from bot.stockview import by_warehouse
 from handlers.chat.views import ChatLinks, example_order, progress_text
@@ -31,7 +33,7 @@ MANAGER_HELP = """
 
 @router.on(command("帮助", "help", "菜单"))
 async def help_(actor: Staff | None) -> list[Reply]:
-    extra = MANAGER_HELP if actor is not None and actor.role in ("manager", "admin") else ""
+    extra = MANAGER_HELP if actor is not None and is_manager(actor.role) else ""
     return [TextReply(HELP.format(example=await example_order()) + extra)]
 
 
@@ -76,7 +78,7 @@ async def order_status(msg: Incoming, args: str) -> list[Reply]:
     if isinstance(found, TextReply):
         return [found]
     lines = await chatreads.order_lines(found)
-    text = [f"订单{found.no}：{STATUS_ZH[found.status]}，合计¥{found.total:,.2f}"]
+    text = [f"订单{found.no}：{STATUS_ZH[found.status]}，合计{money(found.total)}"]
     text += [f"• {ln.sku} {ln.name} ×{ln.qty}" for ln in lines]
     if promise := progress_text(found):
         text.append(promise)

@@ -9,7 +9,9 @@ from decimal import Decimal
 
 from bot.catalog import Catalog
 from bot.domain import credit, eta
+from bot.domain.fmt import amount
 from bot.domain.gates import destination
+from bot.domain.vocab import carrier_name
 from bot.stockview import servable
 from integrations import geocode
 from messages.cards import LineView, OrderCardView, order_card
@@ -76,9 +78,9 @@ async def order_view(order: Order, cat: Catalog, task_id: str, note: str = ""
                                                 action="request_release").exists()
     return OrderCardView(
         no=order.no, customer=customer.name,
-        lines=[LineView(ln.sku, ln.name, ln.qty, avail.get(ln.sku, 0), f"{ln.unit_price:,.2f}")
+        lines=[LineView(ln.sku, ln.name, ln.qty, avail.get(ln.sku, 0), amount(ln.unit_price))
                for ln in lines],
-        total=f"{order.total:,.2f}", credit_left=f"{left_d:,.2f}",
+        total=amount(order.total), credit_left=amount(left_d),
         promise=progress_text(order), problems=[g["message"] for g in bad],
         state=CARD_STATE.get(order.status, "confirmed"), task_id=task_id, note=note,
         address=order.address_raw, shipments=await shipment_texts(order, lines, cat),
@@ -89,13 +91,14 @@ async def order_view(order: Order, cat: Catalog, task_id: str, note: str = ""
 async def shipment_texts(order: Order, lines: list[OrderLine], cat: Catalog) -> list[str]:
     """Per shipment: the warehouse, the carrier and which lines it carries."""
     index = {ln.sku: i for i, ln in enumerate(lines, start=1)}
+    names = {code: c.name for code, c in cat.settings.carriers.items()}
     out = []
     for s in await Shipment.filter(order_id=order.id).order_by("seq"):
         wh = cat.warehouses.get(cat.warehouse_codes.get(s.warehouse_id, ""))
-        carrier = cat.settings.carriers.get(s.carrier or "")
+        carrier = carrier_name(s.carrier, names)
         rows = sorted({index[x["sku"]] for x in s.lines or [] if x.get("sku") in index})
         which = f"（第{'、'.join(map(str, rows))}行）" if rows and len(index) > 1 else ""
-        out.append(f"{wh.name if wh else '?'}·{carrier.name if carrier else '未定快递'}{which}")
+        out.append(f"{wh.name if wh else '?'}·{carrier or '未定快递'}{which}")
     return out
 
 

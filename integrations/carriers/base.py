@@ -14,20 +14,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 import httpx
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from bot.domain.vocab import CARRIER_ZH as CARRIER_NAMES
+from bot.domain.vocab import CST as SHANGHAI
+
 DEFAULT_TIMEOUT = 10.0
-CARRIER_NAMES = {"kuaidi100": "快递100", "sf": "顺丰", "zto": "中通", "jd": "京东物流"}
 
 
 class CommonStatus(StrEnum):
     INFO_RECEIVED = "info_received"
     COLLECTED = "collected"  # 已揽收
     IN_TRANSIT = "in_transit"
-    OUT_FOR_DELIVERY = "out_for_delivery"  # 派件中
+    OUT_FOR_DELIVERY = "out_for_delivery"  # 派送中
     DELIVERED = "delivered"  # 已签收
     EXCEPTION = "exception"  # 疑难
     RETURNED = "returned"  # 退回

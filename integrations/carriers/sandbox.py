@@ -4,7 +4,7 @@ Waybill numbers start with SBX and every event says 沙箱, so nobody mistakes t
 carrier's. `issue_waybill` derives the number from the shipment id (asking twice gives the
 same number). `SandboxCarrier` speaks the CarrierClient protocol: `query` tells, for each
 waybill, the events that have happened by now of a fixed story, 已揽收 → 运输中 (hubs along
-the lane, e.g. 杭州转运中心 → 上海转运中心) → 派件中 → 已签收, derived deterministically from
+the lane, e.g. 杭州转运中心 → 上海转运中心) → 派送中 → 已签收, derived deterministically from
 the waybill and its trip (shipped_at, origin and destination city) on an accelerated clock:
 with `speed` = 60 one real minute is one simulated hour.
 """

@@ -153,14 +153,12 @@ $("#text").addEventListener("keydown", (ev) => {
 
 (async () => {
   const staff = await (await fetch("/console/api/staff")).json();
-  const ROLE = { sales: "销售", manager: "经理", warehouse: "仓库", finance: "财务", admin: "管理员" };
   for (const s of staff) {
-    $("#who").append(el("option", { value: s.userid, "data-name": s.name, text: `${s.name}（${ROLE[s.role] || s.role}）` }));
+    $("#who").append(el("option", { value: s.userid, "data-name": s.name, text: `${s.name}（${s.role_zh || s.role}）` }));
   }
 })();
 
 // ---- 通知: the outbox (pending, sending, sent, dead with the reason; retry a dead letter) ----
-const STATUSES = [["", "全部"], ["pending", "待发送"], ["sending", "发送中"], ["sent", "已发送"], ["dead", "失败"]];
 const REFRESH_MS = 3000;
 const outbox = { status: "", channel: "", loading: false, tick: 0 };
 
@@ -189,9 +187,10 @@ function showTab(name) {
   if (onOutbox) loadOutbox();
 }
 
-function renderChips(counts) {
+function renderChips(counts, names) {  // names: the server's words (bot/domain/vocab.py)
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
-  $("#chips").replaceChildren(...STATUSES.map(([value, label]) => {
+  const statuses = [["", "全部"], ...Object.entries(names)];
+  $("#chips").replaceChildren(...statuses.map(([value, label]) => {
     const n = value ? counts[value] || 0 : total;
     const alarm = value === "dead" && n > 0 ? " alarm" : "";
     const chip = el("button", { type: "button", class: `chip chip-${value || "all"}${alarm}`, "data-status": value,
@@ -255,7 +254,7 @@ async function loadOutbox() {
     const resp = await fetch(`/console/api/outbox?${q}`);
     const data = await resp.json();
     if (!resp.ok) throw new Error((data.errors && data.errors[0] && data.errors[0].message) || data.title);
-    renderChips(data.counts);
+    renderChips(data.counts, data.status_zh);
     renderChannels(data.channel_zh);
     if (!outbox.channel) renderBadge(data.counts);
     const notes = data.rows.map(renderNote);

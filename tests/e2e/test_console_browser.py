@@ -48,6 +48,8 @@ async def test_order_by_chat_and_confirm_by_clicking_the_card(world, settings, a
     page = await browser.new_page(viewport={"width": 900, "height": 900})
     await page.goto(str(client.make_url("/console")))
     await page.wait_for_selector("#who option[value=zhangwei]", state="attached")
+    # role names come from the server's vocabulary (bot/domain/vocab.py ROLE_ZH)
+    assert await page.inner_text("#who option[value=zhangwei]") == "张伟（销售）"
     await page.select_option("#who", "zhangwei")
     await page.fill("#text", "恒通汽修 BRK00001 前刹车片 x5，OIL00001 机油 x2 "
                     "送浙江省杭州市西湖区文三路100号")
