@@ -150,7 +150,10 @@ async def daily_figures(day: date, window_hours: float = 2.0) -> dict[str, str]:
     on_time = sum(1 for d, p in promised if kpi.on_time(p, d, window_hours))
     return {
         "日期": f"{day.month}月{day.day}日",
-        "新增订单": str(await Order.filter(created_at__gte=start, created_at__lt=end).count()),
+        # Placed orders only (storage/kpi.py PLACED_SQL): never drafts, as on the dashboard.
+        "新增订单": str(await Order.filter(created_at__gte=start, created_at__lt=end).exclude(
+            status=OrderStatus.draft).exclude(
+            Q(status=OrderStatus.cancelled) & Q(confirmed_at__isnull=True)).count()),
         "已发货": str(await Shipment.filter(shipped_at__gte=start, shipped_at__lt=end).count()),
         "已签收": str(len(delivered)),
         "挂起订单": str(await Order.filter(status=OrderStatus.on_hold).count()),

@@ -41,8 +41,11 @@ def _both(template: str, **cols: str) -> Stmt:
     return Stmt(lite, pg=Stmt(pg).pg)
 
 
+# An order counts as placed once submitted: never a draft, nor a draft that was cancelled
+# (bot/kpi.py "placed"; messages/facts.py's daily report uses the same rule).
+PLACED_SQL = ("status <> 'draft' AND (status <> 'cancelled' OR confirmed_at IS NOT NULL)")
 _ORDERS = _both(
-    "SELECT {c}, {s}, {d} FROM orders "
+    "SELECT {c}, {s}, {d}, CASE WHEN " + PLACED_SQL + " THEN 1 ELSE 0 END FROM orders "
     "WHERE created_at >= ? OR shipped_at >= ? OR delivered_at >= ?",
     c="created_at", s="shipped_at", d="delivered_at")
 # CROSS JOIN: SQLite then scans shipments and looks each order up by its key, instead of
@@ -78,7 +81,8 @@ def _purchases(months: int) -> Stmt:
                         "WHERE confirmed_at IS NOT NULL AND status <> 'cancelled'").pg)
 
 
-OrderRow = tuple[float | None, float | None, float | None]  # created, shipped, delivered
+# created, shipped, delivered (epoch seconds), placed (1: counts as an order, see PLACED_SQL)
+OrderRow = tuple[float | None, float | None, float | None, int]
 # carrier, its order's creation, promised, shipped, delivered (epoch seconds)
 ShipmentRow = tuple[str | None, float | None, float | None, float | None, float | None]
 
