@@ -245,7 +245,8 @@ async def _demo(settings: config.Settings, args: argparse.Namespace) -> int:
     counts = await load_demo(settings, progress=sys.stderr.isatty())
     print("演示数据已载入：" + "，".join(f"{k} {v}" for k, v in counts.items()))
     print("其中近90天的演示历史（渠道 demo，运单号以 DEMO 开头）："
-          f"订单 {counts.get('demo_orders', 0)}，包裹 {counts.get('demo_shipments', 0)}，咨询 {counts.get('demo_questions', 0)}；"
+          f"订单 {counts.get('demo_orders', 0)}，包裹 {counts.get('demo_shipments', 0)}，"
+          f"咨询 {counts.get('demo_questions', 0)}；"
           f"用时 {time.perf_counter() - started:.1f} 秒")
     return 0
 
