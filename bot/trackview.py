@@ -25,11 +25,11 @@ from functools import lru_cache
 from typing import Any
 
 from bot.config import Settings
-from bot.domain.eta import CST, countdown_hours, describe
+from bot.domain.eta import CST, describe
 from bot.domain.orders import STATUS_ZH
 from bot.tokens import tracking_token, verify_tracking_token
 from integrations import geocode
-from storage.models import Customer, Order, OrderLine, OrderStatus, Shipment, Warehouse
+from storage.models import Customer, Order, OrderLine, OrderStatus, Shipment, Staff, Warehouse
 
 log = logging.getLogger(__name__)
 S = OrderStatus
@@ -174,7 +174,7 @@ class TrackingView:
     steps: list[Step]
     promise: str  # 预计明天15:00前送达 ("" when there is none)
     deadline_iso: str | None  # the live countdown runs to this
-    countdown_hint: str  # for a page without JavaScript: 约27小时
+    countdown_hint: str  # what the live countdown shows at `now`: 21小时15分
     delivery: Delivery | None
     customer: str
     contact: str
@@ -185,6 +185,8 @@ class TrackingView:
     map: dict[str, Any]
     now_iso: str
     updated: str  # 3月5日 14:20
+    sales_name: str = ""  # the salesperson to call: the order's, else the customer's owner
+    sales_phone: str = ""  # their mobile, digits only (for a tel: link)
 
 
 async def load(order_no: str, cfg: TrackingPageConfig, now: datetime) -> TrackingView | None:
@@ -198,14 +200,41 @@ async def load(order_no: str, cfg: TrackingPageConfig, now: datetime) -> Trackin
     warehouses = {w.id: w for w in await Warehouse.filter(id__in=list(wh_ids))} if wh_ids else {}
     lines = await OrderLine.filter(order_id=order.id).order_by("id")
     events = await events_for(order)
+    sales = await salesperson(order, customer)
     # Geocoding (cpca) is CPU work: keep it off the event loop.
     return await asyncio.to_thread(build, order, customer, shipments, warehouses, lines,
-                                   events, now, cfg)
+                                   events, now, cfg, sales)
+
+
+async def salesperson(order: Order, customer: Customer | None) -> tuple[str, str] | None:
+    """(name, mobile) of the order's salesperson, else the customer's sales owner, when that
+    person is active staff; the mobile is "" when none is on file."""
+    for userid in (order.salesperson, customer.sales_owner if customer else None):
+        if not userid:
+            continue
+        staff = await Staff.get_or_none(userid=userid, active=True)
+        if staff is not None:
+            digits = "".join(ch for ch in (staff.mobile or "") if ch.isdigit() or ch == "+")
+            return staff.name, digits
+    return None
+
+
+def countdown_words(promised: datetime, now: datetime) -> str:
+    """The time left in words, whole minutes rounded down: 21小时15分, 1天3小时5分, 8分
+    (the page's script counts on in the same words)."""
+    minutes = int(max(0.0, (promised - now).total_seconds()) // 60)
+    if minutes < 1:
+        return "不到1分钟"
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    return (f"{days}天" if days else "") + (f"{hours}小时" if days or hours else "") + f"{mins}分"
 
 
 def build(order: Order, customer: Customer | None, shipments: Sequence[Shipment],
           warehouses: Mapping[int, Warehouse], lines: Sequence[OrderLine],
-          events: Sequence[EventView], now: datetime, cfg: TrackingPageConfig) -> TrackingView:
+          events: Sequence[EventView], now: datetime, cfg: TrackingPageConfig,
+          sales: tuple[str, str] | None = None) -> TrackingView:
+    """The page's view; `sales` is the salesperson's (name, mobile) when known."""
     status = S(order.status)
     scrub = _scrubber(customer, order)
     by_ship: dict[int | None, list[EventView]] = {}
@@ -227,8 +256,9 @@ def build(order: Order, customer: Customer | None, shipments: Sequence[Shipment]
         headline=HEADLINE[status], tone=TONE.get(status, "ok"), steps=_steps(status),
         promise=_promise_text(promised, now) if active else "",
         deadline_iso=_iso(promised) if active else None,
-        countdown_hint=(f"约{countdown_hours(promised, now)}小时"
+        countdown_hint=(countdown_words(promised, now)
                         if active and promised and promised > now else ""),
+        sales_name=sales[0] if sales else "", sales_phone=sales[1] if sales else "",
         delivery=delivery,
         customer=mask_name(customer.name if customer else ""),
         contact=mask_name(customer.contact if customer else ""),
