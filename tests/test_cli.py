@@ -149,6 +149,13 @@ def test_serve_loads_demo_data_takes_keyed_orders_and_listens_twice(tmp_path, db
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+    log = proc.stdout.read() if proc.stdout else ""
+    # "serving on" is said once the demo data is in, every line in one timezone (+08:00)
+    assert log.index("demo data loaded") < log.index("serving on http://127.0.0.1"), log
+    stamps = re.findall(r"^(\S+) (?:INFO|WARNING|ERROR|DEBUG) ", log, re.M)
+    assert stamps and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+08:00", t)
+                          for t in stamps), stamps
+    assert "_led.<locals>" not in log
 
 
 def test_parse_prints_the_draft_and_writes_nothing(tmp_path):
