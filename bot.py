@@ -281,7 +281,7 @@ class ChinaTimeFormatter(logging.Formatter):
     """Log times in China time with the offset written out (2026-12-05T00:33:00.123+08:00):
     one timezone for every line, the same the scheduler names its next runs in."""
 
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         from datetime import datetime
 
         from bot.domain.eta import CST
