@@ -294,3 +294,44 @@ async def test_demo_history_gives_the_dashboard_and_calibration_something_true(
     # calibration learns lanes from it
     report = await recalibrate(settings, now, dry_run=True)
     assert any("小时" in line for line in report.lines()), report.lines()
+
+
+# --- README: the demo rows it lists are the ones loaded; no link outside the repository -----
+
+
+def test_readme_lists_demo_rows_that_exist_and_links_only_inside_the_repo(
+        settings: Settings) -> None:
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert "../shared" not in readme
+    for target in re.findall(r"\]\(([^)#]+)\)", readme):
+        if not target.startswith("http"):
+            assert (root / target).exists(), target
+    design = (root / "docs" / "DESIGN.md").read_text(encoding="utf-8")
+    assert "## 5. Public contract" in design
+    data = build_demo(settings)
+    customers = {c["code"]: c for c in data.customers}
+    staff = {s["userid"]: s for s in data.staff}
+    products = {p["sku"]: p for p in data.products}
+    section = readme[readme.index("## Demo data to try"):]
+    section = section[:section.index("\n## ", 5)]
+    rows = re.findall(r"^\| (.+?) \| (C\d{4}) \| (\S+)[^|]*\| (\S+) \|$", section, re.M)
+    assert len(rows) >= 4
+    names = {s["userid"]: s["name"] for s in data.staff}
+    for name, code, invoice, owner in rows:
+        c = customers[code]
+        assert (c["name"], c["invoice_type"], names[c["sales_owner"]]) == (name, invoice, owner)
+        if invoice == "专票":
+            assert c["tax_id"] and c["bank"] and c["account"]
+    skus = re.findall(r"^\| ([A-Z]{3}\d{5}) \| (.+?) \| ([\d.]+) \|$", section, re.M)
+    assert len(skus) >= 5
+    for sku, name, price in skus:
+        assert (products[sku]["name"], f"{products[sku]['price']:.2f}") == (name, price)
+    listed = re.findall(r"([\u4e00-\u9fff]{2,3}) `([a-z]+)`", section)
+    assert len(listed) == len(staff)
+    for name, userid in listed:
+        assert staff[userid]["name"] == name, (name, userid)
+    assert staff["zhangwei"]["mobile"] in section
