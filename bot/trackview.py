@@ -14,6 +14,7 @@ name; carrier descriptions are scrubbed of the receiver's phone, contact name an
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import re
@@ -22,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
@@ -513,8 +515,41 @@ def map_data(order: Order, shipments: Sequence[Shipment], warehouses: Mapping[in
         if single:
             evs += list(events.get(None, []))
         routes.append(_route(s, origins[wh.id], dest, sorted(evs, key=lambda e: e.at)))
+    pts = [*origins.values(), *([dest] if dest else []),
+           *(p for r in routes for p in r.get("points", []))]
     return {"amap_key": bool(cfg.amap_key), "origins": list(origins.values()), "dest": dest,
-            "routes": routes, **reference_places()}
+            "routes": routes, **reference_places(), "outlines": outlines_near(pts)}
+
+
+GEO = Path(__file__).resolve().parent.parent / "messages" / "web" / "geo"
+OUTLINE_MARGIN_DEG = 4.0  # the map shows somewhat more than the points; outlines that far
+
+
+@lru_cache(maxsize=1)
+def _provinces() -> list[tuple[str, tuple[float, float, float, float], list[list[list[float]]]]]:
+    """Province outlines (vendored: messages/web/geo/, see its README): name, bounding box
+    (lon0, lat0, lon1, lat1) and rings of [lon, lat]."""
+    data = json.loads((GEO / "china-provinces.json").read_text(encoding="utf-8"))
+    out = []
+    for p in data["provinces"]:
+        xs = [x for ring in p["rings"] for x, _ in ring]
+        ys = [y for ring in p["rings"] for _, y in ring]
+        if xs:
+            out.append((p["name"], (min(xs), min(ys), max(xs), max(ys)), p["rings"]))
+    return out
+
+
+def outlines_near(points: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The outlines of the provinces near `points` ({lat, lon}): what the offline map draws
+    beneath the route, so the page shows real borders, not an empty grid."""
+    if not points:
+        return []
+    lons = [float(p["lon"]) for p in points]
+    lats = [float(p["lat"]) for p in points]
+    m = OUTLINE_MARGIN_DEG
+    x0, y0, x1, y1 = min(lons) - m, min(lats) - m, max(lons) + m, max(lats) + m
+    return [{"name": name, "rings": rings} for name, (a, b, c, d), rings in _provinces()
+            if a <= x1 and c >= x0 and b <= y1 and d >= y0]
 
 
 def _route(s: Shipment, origin: dict[str, Any], dest: dict[str, Any] | None,

@@ -181,6 +181,13 @@ async def test_tracking_page_on_a_phone_with_the_offline_map(world, service, set
                 "#map-current", "circle.m-hub"):
         assert await svg.locator(sel).count() >= 1, sel
     assert await svg.locator("text.m-city").count() >= 3  # the region is labelled
+    # real province outlines from the packaged geodata, not an empty grid (issue 9)
+    outlines = svg.locator("path.m-outline")
+    names = {await outlines.nth(i).get_attribute("data-name")
+             for i in range(await outlines.count())}
+    assert {"浙江", "江苏", "上海", "安徽"} <= names, names
+    zj = await svg.locator('path.m-outline[data-name="浙江"]').bounding_box()
+    assert zj and zj["width"] > 100 and zj["height"] > 100  # a shape the size of the view
     assert "离线示意图" in await page.locator("#map-mode").inner_text()
     box = await svg.bounding_box()
     assert box and box["width"] > 340 and box["height"] > 200
