@@ -229,7 +229,9 @@ def _num(n: float | None, unit: str = "", nd: int = 0, *, sign: bool = False) ->
     """A figure with its unit; `sign` writes + for positive (− for negative either way)."""
     if n is None:
         return "—"
-    text = f"{n:+,.{nd}f}" if sign and round(n, nd) else f"{n:,.{nd}f}"
+    if round(n, nd) == 0:
+        n = 0.0  # never "−0.0"
+    text = f"{n:+,.{nd}f}" if sign and n else f"{n:,.{nd}f}"
     text = text.replace("-", "−")
     return f"{text}{unit}" if unit in ("%", "") else f"{text} {unit}"
 
