@@ -220,6 +220,7 @@ class Dashboard:
     held_now: int
     late_now: int
     months: list[MonthFigures]
+    demo_orders: int = 0  # of the period's orders, written by `bot.py demo` as history
 
     @property
     def empty(self) -> bool:
@@ -347,7 +348,8 @@ def assemble(period: Period, window_hours: float, raw: store.Raw,
     hours.sort()
     today = period.end.astimezone(CST).date()
     return Dashboard(period, window_hours, days, deliveries(delivered_rows, window_hours), hours,
-                     raw.held_now, raw.late_now, repeat_months(raw.purchases, months, today))
+                     raw.held_now, raw.late_now, repeat_months(raw.purchases, months, today),
+                     raw.demo_orders)
 
 
 async def load(days: int, now: datetime, window_hours: float) -> Dashboard:

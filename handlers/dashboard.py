@@ -195,7 +195,7 @@ def as_json(d: kpi.Dashboard, cfg: TrackingPageConfig) -> dict[str, Any]:
                            "median": _r(kpi.percentile(hours, 50)),
                            "p90": _r(kpi.percentile(hours, 90)), "orders": len(hours)},
             "logistics_questions": d.questions,
-            "held_now": d.held_now, "late_now": d.late_now,
+            "held_now": d.held_now, "late_now": d.late_now, "demo_orders": d.demo_orders,
         },
         "daily": [{
             "date": day.date.isoformat(), "placed": day.placed, "shipped": day.shipped,
@@ -298,7 +298,7 @@ def view(d: kpi.Dashboard, access: Access) -> dict[str, Any]:
          "口径一致；发货、签收按发生日计。"),
     ]
     return {
-        "days": d.period.days, "empty": d.empty, "window": w,
+        "days": d.period.days, "empty": d.empty, "window": w, "demo_orders": d.demo_orders,
         "generated": d.period.end.astimezone(CST).strftime("%Y年%m月%d日 %H:%M"),
         "tabs": [{"label": f"近{n}天", "href": _href("/dashboard", access, n),
                   "active": n == d.period.days} for n in kpi.PERIODS],

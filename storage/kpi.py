@@ -61,6 +61,8 @@ _QUESTIONS = Stmt(
     pg="SELECT to_char(at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD'), kind, COUNT(*) "
        f"FROM chat_questions WHERE at >= $1 AND at < $2 AND kind IN ({_KINDS}) GROUP BY 1, 2")
 _HELD = Stmt("SELECT COUNT(*) FROM orders WHERE status = 'on_hold'")
+# Orders written by `bot.py demo` as history (bot/demo_history.py DEMO_CHANNEL)
+_DEMO = Stmt("SELECT COUNT(*) FROM orders WHERE channel = 'demo' AND created_at >= ?")
 _OPEN = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
 _LATE = Stmt(
     "SELECT COUNT(*) FROM orders o JOIN shipments s ON s.order_id = o.id "
@@ -95,13 +97,15 @@ class Raw:
     held_now: int
     late_now: int
     purchases: list[tuple[int, int]]  # (bucket, customer), see _purchases
+    demo_orders: int = 0  # demo history orders placed in the period
 
 
 def _statements(start: datetime, now: datetime, months: Sequence[datetime]
                 ) -> dict[str, tuple[Stmt, tuple[Any, ...]]]:
     return {"orders": (_ORDERS, (start, start, start)), "shipments": (_SHIPMENTS, (start, start)),
             "questions": (_QUESTIONS, (start, now)), "held": (_HELD, ()), "late": (_LATE, (now,)),
-            "purchases": (_purchases(len(months)), tuple(reversed(months)))}
+            "purchases": (_purchases(len(months)), tuple(reversed(months))),
+            "demo": (_DEMO, (start,))}
 
 
 async def read(start: datetime, now: datetime, months: Sequence[datetime]) -> Raw:
@@ -116,4 +120,4 @@ async def read(start: datetime, now: datetime, months: Sequence[datetime]) -> Ra
     return Raw(rows["orders"], rows["shipments"],
                {(date.fromisoformat(str(d)), str(k)): int(n) for d, k, n in rows["questions"]},
                int(rows["held"][0][0]), int(rows["late"][0][0]),
-               [(int(b), int(c)) for b, c in rows["purchases"]])
+               [(int(b), int(c)) for b, c in rows["purchases"]], int(rows["demo"][0][0]))

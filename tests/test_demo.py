@@ -291,6 +291,12 @@ async def test_demo_history_gives_the_dashboard_and_calibration_something_true(
     assert dl.delivered > 2000 and dl.early_pct and dl.late_pct and dl.within_window_pct
     assert d.questions > 100 and await ChatQuestion.all().count() == counts["demo_questions"]
     assert d.held_now == len(held)
+    assert d.demo_orders == len(orders)  # the dashboard marks them as demo data
+    from bot.trackview import TrackingPageConfig
+    from handlers import dashboard, pages
+    access = dashboard.Access(TrackingPageConfig.from_settings(settings), now, "", 90)
+    html = pages.render("pages/dashboard.html.j2", v=dashboard.view(d, access), css="x.css")
+    assert 'id="demo-notice"' in html and f"{len(orders)} 单是演示历史" in html
     # calibration learns lanes from it
     report = await recalibrate(settings, now, dry_run=True)
     assert any("小时" in line for line in report.lines()), report.lines()

@@ -199,6 +199,7 @@ async def test_the_page_with_figures(seeded, settings, aiohttp_client):  # noqa:
     assert len(tiles) == 11 and all(tiles), tiles
     assert re.findall(r"<th>", html) == []
     assert "草稿不算订单" in html
+    assert 'id="demo-notice"' not in html  # no demo history here
     # a bad period falls back to 30 days on the page
     status, html, _ = await get(client, "/dashboard?days=abc")
     assert status == 200 and "近30天" in html
