@@ -522,16 +522,19 @@ def map_data(order: Order, shipments: Sequence[Shipment], warehouses: Mapping[in
 
 
 GEO = Path(__file__).resolve().parent.parent / "messages" / "web" / "geo"
-OUTLINE_MARGIN_DEG = 4.0  # the map shows somewhat more than the points; outlines that far
+OUTLINE_MARGIN_DEG = 2.0  # the map shows somewhat more than the points; outlines that far
 
 
-@lru_cache(maxsize=1)
-def _provinces() -> list[tuple[str, tuple[float, float, float, float], list[list[list[float]]]]]:
-    """Province outlines (vendored: messages/web/geo/, see its README): name, bounding box
+Outline = tuple[str, tuple[float, float, float, float], list[list[list[float]]]]
+
+
+@lru_cache(maxsize=2)
+def _outlines(file: str, key: str) -> list[Outline]:
+    """Outlines vendored in messages/web/geo/ (see its README): name, bounding box
     (lon0, lat0, lon1, lat1) and rings of [lon, lat]."""
-    data = json.loads((GEO / "china-provinces.json").read_text(encoding="utf-8"))
+    data = json.loads((GEO / file).read_text(encoding="utf-8"))
     out = []
-    for p in data["provinces"]:
+    for p in data[key]:
         xs = [x for ring in p["rings"] for x, _ in ring]
         ys = [y for ring in p["rings"] for _, y in ring]
         if xs:
@@ -540,15 +543,19 @@ def _provinces() -> list[tuple[str, tuple[float, float, float, float], list[list
 
 
 def outlines_near(points: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The outlines of the provinces near `points` ({lat, lon}): what the offline map draws
-    beneath the route, so the page shows real borders, not an empty grid."""
+    """The outlines of the provinces near `points` ({lat, lon}), and of the cities there
+    (浙江, 江苏, 安徽 are packaged): what the offline map draws beneath the route, so the
+    page shows real borders, not an empty grid."""
     if not points:
         return []
     lons = [float(p["lon"]) for p in points]
     lats = [float(p["lat"]) for p in points]
     m = OUTLINE_MARGIN_DEG
     x0, y0, x1, y1 = min(lons) - m, min(lats) - m, max(lons) + m, max(lats) + m
-    return [{"name": name, "rings": rings} for name, (a, b, c, d), rings in _provinces()
+    return [{"name": name, "kind": kind, "rings": rings}
+            for kind, file, key in (("province", "china-provinces.json", "provinces"),
+                                    ("city", "china-cities-east.json", "cities"))
+            for name, (a, b, c, d), rings in _outlines(file, key)
             if a <= x1 and c >= x0 and b <= y1 and d >= y0]
 
 

@@ -143,7 +143,8 @@
         });
         d += "Z";
       });
-      var path = el("path", { d: d, "class": "m-outline", "data-name": p.name }, layers.province);
+      var path = el("path", { d: d, "class": p.kind === "city" ? "m-outline-city" : "m-outline",
+                              "data-name": p.name }, layers.province);
       el("title", {}, path).textContent = p.name;
     });
 

@@ -186,6 +186,9 @@ async def test_tracking_page_on_a_phone_with_the_offline_map(world, service, set
     names = {await outlines.nth(i).get_attribute("data-name")
              for i in range(await outlines.count())}
     assert {"浙江", "江苏", "上海", "安徽"} <= names, names
+    cities = {await c.get_attribute("data-name")
+              for c in await svg.locator("path.m-outline-city").all()}
+    assert {"杭州", "南京", "无锡", "湖州"} <= cities, cities
     zj = await svg.locator('path.m-outline[data-name="浙江"]').bounding_box()
     assert zj and zj["width"] > 100 and zj["height"] > 100  # a shape the size of the view
     assert "离线示意图" in await page.locator("#map-mode").inner_text()

