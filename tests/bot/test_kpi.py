@@ -249,3 +249,14 @@ async def test_nothing_at_all(db):
     assert d.deliveries.within_window_pct is None and d.ship_hours == []
     assert (d.held_now, d.late_now) == (0, 0)
     assert all(m.customers == 0 and m.rate_pct is None for m in d.months)
+
+
+async def test_the_daily_report_counts_orders_as_the_dashboard_does(seeded):
+    from messages.facts import daily_figures
+
+    d = await kpi.load(7, NOW, 2.0)
+    today = {x.date: x for x in d.days}[date(2026, 3, 10)]
+    # 3/10: O4 (allocated) and O5 (held) are orders; the draft O6 and the cancelled draft O7
+    # are not, in the daily report as on the dashboard
+    assert today.placed == 2
+    assert (await daily_figures(date(2026, 3, 10)))["新增订单"] == "2"
