@@ -10,6 +10,7 @@ from tortoise.queryset import QuerySet
 
 from bot.catalog import Catalog
 from bot.domain.vocab import CST, carrier_name
+from storage import kpi
 from storage.chat_models import ChatQuestion
 from storage.models import Order, OrderLine, OrderStatus, Shipment
 from storage.tracking_models import TrackingEventRow
@@ -25,8 +26,7 @@ async def asked(kind: str, user_id: str, subject: str) -> None:
 def placed_today(day_start: datetime) -> QuerySet[Order]:
     """Orders placed since `day_start`: drafts, and drafts cancelled before anyone confirmed
     them (replaced by 修改, or dropped), were never orders."""
-    return Order.filter(created_at__gte=day_start).exclude(status=OrderStatus.draft).exclude(
-        status=OrderStatus.cancelled, confirmed_at__isnull=True)
+    return kpi.placed(Order.filter(created_at__gte=day_start))
 
 
 @dataclass(frozen=True)

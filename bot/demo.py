@@ -11,6 +11,7 @@ import random
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import accumulate
 from typing import Any
@@ -21,6 +22,7 @@ from tortoise.transactions import in_transaction
 from tqdm import tqdm
 
 from bot import demo_data as D
+from bot import demo_history
 from bot.config import Settings
 from bot.domain.invoice import uscc_with_check
 from integrations import geocode
@@ -91,15 +93,24 @@ class DemoData:
 # ---------------------------------------------------------------------------------------
 
 
-async def load_demo(settings: Settings, *, seed: int = 2026,
-                    progress: bool = False) -> dict[str, int]:
-    """Replace all data with the demo data set; returns the rows loaded per table."""
+async def load_demo(settings: Settings, *, seed: int = 2026, progress: bool = False,
+                    history_days: int = demo_history.HISTORY_DAYS,
+                    now: datetime | None = None) -> dict[str, int]:
+    """Replace all data with the demo data set and `history_days` of demo history up to
+    `now` (bot/demo_history.py; 0: none); returns the rows loaded per table."""
     data = build_demo(settings, seed=seed)
+    history = (demo_history.build_history(
+        settings, data.customers, data.products, data.warehouses, now or datetime.now(UTC),
+        days=history_days, seed=seed) if history_days else None)
     with tqdm(total=data.row_count(), desc="demo data", unit="row", file=sys.stderr,
               disable=not progress) as bar:
         async with in_transaction() as conn:
             await clear_all(conn)
             counts = await _write(conn, data, bar)
+            if history is not None:
+                counts |= await demo_history.write_history(
+                    conn, history, await _ids(Customer, "code", conn),
+                    await _ids(Product, "sku", conn), await _ids(Warehouse, "code", conn))
             await meta.bump(meta.CATALOG, conn)
             return counts
 

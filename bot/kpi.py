@@ -4,11 +4,18 @@ Definitions, each used everywhere the figure appears (the dashboard, its JSON, t
 report's 准时率):
 
 - **promise deviation** of a delivered shipment = |delivered − promised| ÷ (promised −
-  ordered) × 100 %, where *ordered* is the order's creation time. Undefined (left out of the
-  mean) when the shipment has no promise or the promise is not after the order.
+  ordered) × 100 %, where *ordered* is the order's creation time (the seed's 承诺交付时间偏差率).
+  Undefined (left out of the mean) when the shipment has no promise or the promise is not
+  after the order. The **signed** deviation is the same with the sign of delivered − promised:
+  negative is early, positive late. Means are also given for the early and late sides alone.
 - **within the window**: |delivered − promised| ≤ window (`promise.delivery_window_hours`,
-  2 h by default): early and late both count against it.
-- **on time** (准时, the daily report): delivered no later than promised + window.
+  2 h by default): the seed's "预计明天15:00前送达 … 在14:00-16:00之间被签收".
+- **early** / **late**: delivered more than the window before / after the promise. Every
+  delivered shipment with a promise is exactly one of early, within the window, late.
+- **on time** (准时, the daily report): delivered no later than promised + window (the
+  customer was told "…前送达": early keeps the promise), i.e. early + within the window.
+- **placed** (订单, as 看板 and the daily report count them): an order that was submitted.
+  Drafts (a parsed message nobody confirmed) are never orders; a cancelled draft neither.
 - **order-to-ship hours**: order shipped − order created, for orders shipped in the period,
   bucketed by the China-time day they shipped.
 - **repeat-purchase rate** of a month: customers who ordered in that month and had also
@@ -164,6 +171,11 @@ class CarrierFigures:
     on_time_pct: float | None
     within_window_pct: float | None
     mean_deviation_pct: float | None
+    early_pct: float | None = None
+    late_pct: float | None = None
+    mean_signed_deviation_pct: float | None = None
+    mean_early_deviation_pct: float | None = None  # of the early ones, ≥ 0 (how much early)
+    mean_late_deviation_pct: float | None = None  # of the late ones, ≥ 0 (how much late)
 
 
 @dataclass(frozen=True)
@@ -190,6 +202,12 @@ class Deliveries:
     on_time_pct: float | None
     histogram: list[Bin]
     carriers: list[CarrierFigures]
+    early_pct: float | None = None
+    late_pct: float | None = None
+    mean_signed_deviation_pct: float | None = None
+    mean_early_deviation_pct: float | None = None
+    mean_late_deviation_pct: float | None = None
+    median_diff_hours: float | None = None  # delivered − promised, signed
 
 
 @dataclass(frozen=True)
@@ -202,6 +220,7 @@ class Dashboard:
     held_now: int
     late_now: int
     months: list[MonthFigures]
+    demo_orders: int = 0  # of the period's orders, written by `bot.py demo` as history
 
     @property
     def empty(self) -> bool:
@@ -215,20 +234,31 @@ class Dashboard:
         return sum(sum(d.questions.values()) for d in self.days)
 
 
-def _tally(code: str, diffs: Sequence[float], devs: Sequence[float], window_s: float
-           ) -> CarrierFigures:
+def _mean(xs: Sequence[float]) -> float | None:
+    return sum(xs) / len(xs) if xs else None
+
+
+def _tally(code: str, diffs: Sequence[float], devs: Sequence[tuple[float, float]],
+           window_s: float) -> CarrierFigures:
+    """Figures of (delivered − promised) seconds and (signed deviation %, difference) pairs."""
     n = len(diffs)
-    return CarrierFigures(code, n, share(sum(1 for d in diffs if d <= window_s), n),
-                          share(sum(1 for d in diffs if -window_s <= d <= window_s), n),
-                          sum(devs) / len(devs) if devs else None)
+    early = sum(1 for d in diffs if d < -window_s)
+    late = sum(1 for d in diffs if d > window_s)
+    signed = [v for v, _ in devs]
+    return CarrierFigures(
+        code, n, share(n - late, n), share(n - early - late, n),
+        _mean([abs(v) for v in signed]), share(early, n), share(late, n), _mean(signed),
+        _mean([-v for v, d in devs if d < -window_s]),
+        _mean([v for v, d in devs if d > window_s]))
 
 
 def deliveries(rows: Iterable[store.ShipmentRow], window_hours: float) -> Deliveries:
-    """Deviation, window and on-time shares, histogram and per-carrier figures from
-    shipments (those not delivered are skipped). Differences are in seconds here."""
+    """Deviation (absolute and signed, early and late apart), window and on-time shares,
+    histogram and per-carrier figures from shipments (those not delivered are skipped).
+    Differences are in seconds here."""
     window_s = window_hours * 3600
     diffs: dict[str, list[float]] = defaultdict(list)
-    devs: dict[str, list[float]] = defaultdict(list)
+    devs: dict[str, list[tuple[float, float]]] = defaultdict(list)
     total = 0
     for carrier, ordered, promised, _, delivered in rows:
         if delivered is None:
@@ -236,17 +266,23 @@ def deliveries(rows: Iterable[store.ShipmentRow], window_hours: float) -> Delive
         total += 1
         if promised is None:
             continue
-        diffs[carrier or ""].append(delivered - promised)
+        diff = delivered - promised
+        diffs[carrier or ""].append(diff)
         if ordered is not None and promised > ordered:  # deviation_pct_s, inlined: hot loop
-            devs[carrier or ""].append(abs(delivered - promised) / (promised - ordered) * 100.0)
+            devs[carrier or ""].append((diff / (promised - ordered) * 100.0, diff))
     all_diffs = [d for ds in diffs.values() for d in ds]
-    all_devs = sorted(d for ds in devs.values() for d in ds)
+    all_devs = [d for ds in devs.values() for d in ds]
     overall = _tally("", all_diffs, all_devs, window_s)
     carriers = sorted((_tally(c, diffs[c], devs[c], window_s) for c in diffs),
                       key=lambda c: -c.delivered)
+    median_diff = percentile(sorted(all_diffs), 50)
     return Deliveries(total, overall.delivered, overall.mean_deviation_pct,
-                      percentile(all_devs, 50), overall.within_window_pct, overall.on_time_pct,
-                      histogram((d / 3600 for d in all_diffs), window_hours), carriers)
+                      percentile(sorted(abs(v) for v, _ in all_devs), 50),
+                      overall.within_window_pct, overall.on_time_pct,
+                      histogram((d / 3600 for d in all_diffs), window_hours), carriers,
+                      overall.early_pct, overall.late_pct, overall.mean_signed_deviation_pct,
+                      overall.mean_early_deviation_pct, overall.mean_late_deviation_pct,
+                      None if median_diff is None else median_diff / 3600)
 
 
 def repeat_months(purchases: Iterable[tuple[int, int]], months: Sequence[date],
@@ -285,8 +321,8 @@ def assemble(period: Period, window_hours: float, raw: store.Raw,
             return None
         return days[int((at + CST_OFFSET_S) // DAY_S) - first]
 
-    for created, shipped, delivered in raw.orders:
-        if day := bucket(created):
+    for created, shipped, delivered, placed in raw.orders:
+        if placed and (day := bucket(created)):
             day.placed += 1
         if day := bucket(delivered):
             day.delivered += 1
@@ -312,7 +348,8 @@ def assemble(period: Period, window_hours: float, raw: store.Raw,
     hours.sort()
     today = period.end.astimezone(CST).date()
     return Dashboard(period, window_hours, days, deliveries(delivered_rows, window_hours), hours,
-                     raw.held_now, raw.late_now, repeat_months(raw.purchases, months, today))
+                     raw.held_now, raw.late_now, repeat_months(raw.purchases, months, today),
+                     raw.demo_orders)
 
 
 async def load(days: int, now: datetime, window_hours: float) -> Dashboard:

@@ -66,12 +66,15 @@ def build_scheduler(tracking: TrackingService, settings: Any, *,
     minutes = interval_minutes or tracking.tick_minutes()
     scheduler = AsyncIOScheduler(timezone=CST)
     common = {"trigger": "interval", "max_instances": 1, "coalesce": True}
+    # name=: APScheduler logs a job by its name ("Running job "tracking.sweep (trigger: …"),
+    # which is otherwise the function's qualname (_led.<locals>.run for all of them).
     scheduler.add_job(_led(leader, SWEEP_JOB, _sweep(tracking)), id=SWEEP_JOB,
-                      minutes=minutes, **common)
+                      name=SWEEP_JOB, minutes=minutes, **common)
     scheduler.add_job(_led(leader, STUCK_JOB, _stuck(tracking, on_stuck)), id=STUCK_JOB,
-                      minutes=tracking.config.stuck_check_minutes, **common)
+                      name=STUCK_JOB, minutes=tracking.config.stuck_check_minutes, **common)
     for job_id, job, minutes in jobs:
-        scheduler.add_job(_led(leader, job_id, job), id=job_id, minutes=minutes, **common)
+        scheduler.add_job(_led(leader, job_id, job), id=job_id, name=job_id, minutes=minutes,
+                          **common)
     _LEADERS[scheduler] = leader
     return scheduler
 

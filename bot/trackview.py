@@ -14,6 +14,7 @@ name; carrier descriptions are scrubbed of the receiver's phone, contact name an
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import re
@@ -22,11 +23,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from bot.config import Settings
 from bot.domain import fmt
-from bot.domain.eta import countdown_hours, describe
+from bot.domain.eta import describe
 from bot.domain.fmt import MASK, day_time, mask_name, mask_phone
 from bot.domain.fmt import mask_address as mask_area
 from bot.domain.vocab import CST, TRACK_STEPS, TRACKING_STATUS_ZH
@@ -34,7 +36,7 @@ from bot.domain.vocab import ORDER_STATUS_ZH as STATUS_ZH
 from bot.domain.vocab import carrier_name as _carrier_name
 from bot.tokens import tracking_token, verify_tracking_token
 from integrations import geocode
-from storage.models import Customer, Order, OrderLine, OrderStatus, Shipment, Warehouse
+from storage.models import Customer, Order, OrderLine, OrderStatus, Shipment, Staff, Warehouse
 
 log = logging.getLogger(__name__)
 S = OrderStatus
@@ -176,7 +178,7 @@ class TrackingView:
     steps: list[Step]
     promise: str  # 预计明天15:00前送达 ("" when there is none)
     deadline_iso: str | None  # the live countdown runs to this
-    countdown_hint: str  # for a page without JavaScript: 约27小时
+    countdown_hint: str  # what the live countdown shows at `now`: 21小时15分
     delivery: Delivery | None
     customer: str
     contact: str
@@ -187,6 +189,8 @@ class TrackingView:
     map: dict[str, Any]
     now_iso: str
     updated: str  # 3月5日 14:20
+    sales_name: str = ""  # the salesperson to call: the order's, else the customer's owner
+    sales_phone: str = ""  # their mobile, digits only (for a tel: link)
 
 
 async def load(order_no: str, cfg: TrackingPageConfig, now: datetime) -> TrackingView | None:
@@ -200,14 +204,41 @@ async def load(order_no: str, cfg: TrackingPageConfig, now: datetime) -> Trackin
     warehouses = {w.id: w for w in await Warehouse.filter(id__in=list(wh_ids))} if wh_ids else {}
     lines = await OrderLine.filter(order_id=order.id).order_by("id")
     events = await events_for(order)
+    sales = await salesperson(order, customer)
     # Geocoding (cpca) is CPU work: keep it off the event loop.
     return await asyncio.to_thread(build, order, customer, shipments, warehouses, lines,
-                                   events, now, cfg)
+                                   events, now, cfg, sales)
+
+
+async def salesperson(order: Order, customer: Customer | None) -> tuple[str, str] | None:
+    """(name, mobile) of the order's salesperson, else the customer's sales owner, when that
+    person is active staff; the mobile is "" when none is on file."""
+    for userid in (order.salesperson, customer.sales_owner if customer else None):
+        if not userid:
+            continue
+        staff = await Staff.get_or_none(userid=userid, active=True)
+        if staff is not None:
+            digits = "".join(ch for ch in (staff.mobile or "") if ch.isdigit() or ch == "+")
+            return staff.name, digits
+    return None
+
+
+def countdown_words(promised: datetime, now: datetime) -> str:
+    """The time left in words, whole minutes rounded down: 21小时15分, 1天3小时5分, 8分
+    (the page's script counts on in the same words)."""
+    minutes = int(max(0.0, (promised - now).total_seconds()) // 60)
+    if minutes < 1:
+        return "不到1分钟"
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    return (f"{days}天" if days else "") + (f"{hours}小时" if days or hours else "") + f"{mins}分"
 
 
 def build(order: Order, customer: Customer | None, shipments: Sequence[Shipment],
           warehouses: Mapping[int, Warehouse], lines: Sequence[OrderLine],
-          events: Sequence[EventView], now: datetime, cfg: TrackingPageConfig) -> TrackingView:
+          events: Sequence[EventView], now: datetime, cfg: TrackingPageConfig,
+          sales: tuple[str, str] | None = None) -> TrackingView:
+    """The page's view; `sales` is the salesperson's (name, mobile) when known."""
     status = S(order.status)
     scrub = _scrubber(customer, order)
     by_ship: dict[int | None, list[EventView]] = {}
@@ -229,8 +260,9 @@ def build(order: Order, customer: Customer | None, shipments: Sequence[Shipment]
         headline=HEADLINE[status], tone=TONE.get(status, "ok"), steps=_steps(status),
         promise=_promise_text(promised, now) if active else "",
         deadline_iso=_iso(promised) if active else None,
-        countdown_hint=(f"约{countdown_hours(promised, now)}小时"
+        countdown_hint=(countdown_words(promised, now)
                         if active and promised and promised > now else ""),
+        sales_name=sales[0] if sales else "", sales_phone=sales[1] if sales else "",
         delivery=delivery,
         customer=mask_name(customer.name if customer else ""),
         contact=mask_name(customer.contact if customer else ""),
@@ -443,8 +475,48 @@ def map_data(order: Order, shipments: Sequence[Shipment], warehouses: Mapping[in
         if single:
             evs += list(events.get(None, []))
         routes.append(_route(s, origins[wh.id], dest, sorted(evs, key=lambda e: e.at)))
+    pts = [*origins.values(), *([dest] if dest else []),
+           *(p for r in routes for p in r.get("points", []))]
     return {"amap_key": bool(cfg.amap_key), "origins": list(origins.values()), "dest": dest,
-            "routes": routes, **reference_places()}
+            "routes": routes, **reference_places(), "outlines": outlines_near(pts)}
+
+
+GEO = Path(__file__).resolve().parent.parent / "messages" / "web" / "geo"
+OUTLINE_MARGIN_DEG = 2.0  # the map shows somewhat more than the points; outlines that far
+
+
+Outline = tuple[str, tuple[float, float, float, float], list[list[list[float]]]]
+
+
+@lru_cache(maxsize=2)
+def _outlines(file: str, key: str) -> list[Outline]:
+    """Outlines vendored in messages/web/geo/ (see its README): name, bounding box
+    (lon0, lat0, lon1, lat1) and rings of [lon, lat]."""
+    data = json.loads((GEO / file).read_text(encoding="utf-8"))
+    out = []
+    for p in data[key]:
+        xs = [x for ring in p["rings"] for x, _ in ring]
+        ys = [y for ring in p["rings"] for _, y in ring]
+        if xs:
+            out.append((p["name"], (min(xs), min(ys), max(xs), max(ys)), p["rings"]))
+    return out
+
+
+def outlines_near(points: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The outlines of the provinces near `points` ({lat, lon}), and of the cities there
+    (浙江, 江苏, 安徽 are packaged): what the offline map draws beneath the route, so the
+    page shows real borders, not an empty grid."""
+    if not points:
+        return []
+    lons = [float(p["lon"]) for p in points]
+    lats = [float(p["lat"]) for p in points]
+    m = OUTLINE_MARGIN_DEG
+    x0, y0, x1, y1 = min(lons) - m, min(lats) - m, max(lons) + m, max(lats) + m
+    return [{"name": name, "kind": kind, "rings": rings}
+            for kind, file, key in (("province", "china-provinces.json", "provinces"),
+                                    ("city", "china-cities-east.json", "cities"))
+            for name, (a, b, c, d), rings in _outlines(file, key)
+            if a <= x1 and c >= x0 and b <= y1 and d >= y0]
 
 
 def _route(s: Shipment, origin: dict[str, Any], dest: dict[str, Any] | None,

@@ -186,11 +186,16 @@ def as_json(d: kpi.Dashboard, cfg: TrackingPageConfig) -> dict[str, Any]:
             "mean_deviation_pct": _r(dl.mean_deviation_pct, 2),
             "median_deviation_pct": _r(dl.median_deviation_pct, 2),
             "within_window_pct": dl.within_window_pct, "on_time_pct": dl.on_time_pct,
+            "early_pct": dl.early_pct, "late_pct": dl.late_pct,
+            "mean_signed_deviation_pct": _r(dl.mean_signed_deviation_pct, 2),
+            "mean_early_deviation_pct": _r(_neg(dl.mean_early_deviation_pct), 2),
+            "mean_late_deviation_pct": _r(dl.mean_late_deviation_pct, 2),
+            "median_diff_hours": _r(dl.median_diff_hours, 2),
             "ship_hours": {"mean": _r(sum(hours) / len(hours) if hours else None),
                            "median": _r(kpi.percentile(hours, 50)),
                            "p90": _r(kpi.percentile(hours, 90)), "orders": len(hours)},
             "logistics_questions": d.questions,
-            "held_now": d.held_now, "late_now": d.late_now,
+            "held_now": d.held_now, "late_now": d.late_now, "demo_orders": d.demo_orders,
         },
         "daily": [{
             "date": day.date.isoformat(), "placed": day.placed, "shipped": day.shipped,
@@ -206,7 +211,10 @@ def as_json(d: kpi.Dashboard, cfg: TrackingPageConfig) -> dict[str, Any]:
         "carriers": [{"code": c.code, "name": carrier_name(c.code, cfg) or "未知",
                       "delivered": c.delivered, "on_time_pct": c.on_time_pct,
                       "within_window_pct": c.within_window_pct,
-                      "mean_deviation_pct": _r(c.mean_deviation_pct, 2)} for c in dl.carriers],
+                      "early_pct": c.early_pct, "late_pct": c.late_pct,
+                      "mean_deviation_pct": _r(c.mean_deviation_pct, 2),
+                      "mean_signed_deviation_pct": _r(c.mean_signed_deviation_pct, 2)}
+                     for c in dl.carriers],
         "repeat_purchase": [{"month": m.month, "customers": m.customers,
                              "returning": m.returning, "rate_pct": m.rate_pct,
                              "previous_customers": m.previous_customers, "retained": m.retained,
@@ -217,11 +225,19 @@ def as_json(d: kpi.Dashboard, cfg: TrackingPageConfig) -> dict[str, Any]:
 
 # ---- the page --------------------------------------------------------------------------
 
-def _num(n: float | None, unit: str = "", nd: int = 0) -> str:
+def _num(n: float | None, unit: str = "", nd: int = 0, *, sign: bool = False) -> str:
+    """A figure with its unit; `sign` writes + for positive (− for negative either way)."""
     if n is None:
         return "—"
-    text = f"{n:,.{nd}f}"
+    if round(n, nd) == 0:
+        n = 0.0  # never "−0.0"
+    text = f"{n:+,.{nd}f}" if sign and n else f"{n:,.{nd}f}"
+    text = text.replace("-", "−")
     return f"{text}{unit}" if unit in ("%", "") else f"{text} {unit}"
+
+
+def _neg(x: float | None) -> float | None:
+    return None if x is None else -x
 
 
 def _href(path: str, access: Access, days: int | None = None) -> str:
@@ -238,29 +254,56 @@ def view(d: kpi.Dashboard, access: Access) -> dict[str, Any]:
     hours, n_days = d.ship_hours, max(1, len(d.days))
     month = d.months[-1] if d.months else None
     last = d.months[-2] if len(d.months) > 1 else None
+    early_n = round((dl.early_pct or 0) * dl.with_promise / 100)
+    late_n = round((dl.late_pct or 0) * dl.with_promise / 100)
     tiles = [
-        ("平均承诺偏差", _num(dl.mean_deviation_pct, "%", 1),
-         f"中位 {_num(dl.median_deviation_pct, '%', 1)} · 签收 {_num(dl.delivered, '件')}"),
+        ("准时率", _num(dl.on_time_pct, "%", 1),
+         f"不晚于承诺+{w}小时 · 有承诺的签收 {_num(dl.with_promise, '件')}",
+         f"准时：签收不晚于承诺送达时间后 {w} 小时（提前送达也算准时），与日报的准时率一致。"
+         f"分母是统计期内签收且有承诺时间的包裹。"),
         (f"±{w}小时内送达", _num(dl.within_window_pct, "%", 1),
-         f"准时率 {_num(dl.on_time_pct, '%', 1)}（不晚于承诺+{w}小时）"),
+         f"提前超{w}小时 {_num(dl.early_pct, '%', 1)} · 晚到超{w}小时 {_num(dl.late_pct, '%', 1)}",
+         f"签收时间落在承诺时间前后 {w} 小时之内的包裹占比（例：承诺15:00，14:00–16:00签收）。"
+         f"其余包裹不是提前超过 {w} 小时，就是晚到超过 {w} 小时，三者相加为100%。"),
+        ("提前送达偏差", _num(_neg(dl.mean_early_deviation_pct), "%", 1),
+         f"提前超{w}小时的 {_num(early_n, '件')}，平均值",
+         f"只看比承诺早到 {w} 小时以上的包裹：(签收 − 承诺) ÷ (承诺 − 下单) × 100% 的平均，"
+         f"负数表示提前。提前送达不算违约，但说明承诺时间定得偏保守。"),
+        ("延迟送达偏差", _num(dl.mean_late_deviation_pct, "%", 1, sign=True),
+         f"晚到超{w}小时的 {_num(late_n, '件')}，平均值",
+         f"只看比承诺晚到 {w} 小时以上的包裹：(签收 − 承诺) ÷ (承诺 − 下单) × 100% 的平均，"
+         f"正数表示延迟。"),
+        ("平均承诺偏差", _num(dl.mean_deviation_pct, "%", 1),
+         f"带符号平均 {_num(dl.mean_signed_deviation_pct, '%', 1, sign=True)}（负为提前）"
+         f" · 中位差 {_num(dl.median_diff_hours, '小时', 1, sign=True)}",
+         "承诺交付时间偏差率 = |签收 − 承诺| ÷ (承诺 − 下单) × 100%，提前和延迟都按绝对值计；"
+         "带符号平均保留方向（负为提前、正为延迟）；中位差是 签收 − 承诺 的中位数（小时）。"),
         ("下单→发货", _num(kpi.percentile(hours, 50), "小时", 1),
-         f"中位数 · P90 {_num(kpi.percentile(hours, 90), '小时', 1)}"),
+         f"中位数 · P90 {_num(kpi.percentile(hours, 90), '小时', 1)}",
+         "订单发货时间 − 下单时间，统计期内发货的订单；中位数一半订单更快，P90 即 90% 的订单"
+         "在此时长内发货。"),
         ("物流咨询", _num(d.questions / n_days, "次/天", 1),
-         f"共 {_num(d.questions, '次')}（查物流、查单）"),
-        ("挂起订单", _num(d.held_now, "单"), "当前待处理"),
-        ("超时未签收", _num(d.late_now, "件"), "已过承诺时间的包裹"),
+         f"共 {_num(d.questions, '次')}（查物流、查单）",
+         "群聊和私聊里“查物流”“查单”的次数，按天平均；越少说明客户越不用追问货在哪。"),
+        ("挂起订单", _num(d.held_now, "单"), "当前待处理",
+         "当前状态为挂起的订单数（信用、库存、地址或发票等关卡未通过，等待修改或经理放行）。"),
+        ("超时未签收", _num(d.late_now, "件"), "已过承诺时间的包裹",
+         "当前已确认、已过承诺送达时间但还没有签收的包裹数。"),
         ("本月复购率", _num(month.rate_pct if month else None, "%", 1),
-         f"上月 {_num(last.rate_pct if last else None, '%', 1)}"),
+         f"上月 {_num(last.rate_pct if last else None, '%', 1)}",
+         "本月下单的客户中，此前月份也下过单的客户占比（只计已确认且未取消的订单）。"),
         ("订单", _num(d.total("placed"), "单"),
-         f"发货 {_num(d.total('shipped'), '单')} · 签收 {_num(d.total('delivered'), '单')}"),
+         f"发货 {_num(d.total('shipped'), '单')} · 签收 {_num(d.total('delivered'), '单')}",
+         "统计期内提交的订单数（按下单日）：未确认的草稿不算订单，与群里“看板”和日报的"
+         "口径一致；发货、签收按发生日计。"),
     ]
     return {
-        "days": d.period.days, "empty": d.empty, "window": w,
+        "days": d.period.days, "empty": d.empty, "window": w, "demo_orders": d.demo_orders,
         "generated": d.period.end.astimezone(CST).strftime("%Y年%m月%d日 %H:%M"),
         "tabs": [{"label": f"近{n}天", "href": _href("/dashboard", access, n),
                   "active": n == d.period.days} for n in kpi.PERIODS],
         "json_href": _href("/dashboard/data.json", access),
-        "tiles": [{"label": a, "value": b, "sub": c} for a, b, c in tiles],
+        "tiles": [{"label": a, "value": b, "sub": c, "title": t} for a, b, c, t in tiles],
         "charts": {
             "orders": orders_chart(d), "questions": questions_chart(d),
             "histogram": histogram_chart(dl.histogram),
@@ -269,7 +312,10 @@ def view(d: kpi.Dashboard, access: Access) -> dict[str, Any]:
         "carriers": [{"name": carrier_name(c.code, access.cfg) or "未知",
                       "delivered": _num(c.delivered, "件"), "on_time": _num(c.on_time_pct, "%", 1),
                       "within": _num(c.within_window_pct, "%", 1),
-                      "deviation": _num(c.mean_deviation_pct, "%", 1)} for c in dl.carriers],
+                      "deviation": _num(c.mean_deviation_pct, "%", 1),
+                      "early": _num(c.early_pct, "%", 1), "late": _num(c.late_pct, "%", 1),
+                      "signed": _num(c.mean_signed_deviation_pct, "%", 1, sign=True)}
+                     for c in dl.carriers],
         "months": [{"month": f"{int(m.month[5:])}月" + ("（至今）" if m.partial else ""),
                     "customers": _num(m.customers, "家"), "returning": _num(m.returning, "家"),
                     "rate": _num(m.rate_pct, "%", 1), "retention": _num(m.retention_pct, "%", 1),

@@ -25,16 +25,16 @@ class Series:
     unit: str
 
 
-def _nice(top: float) -> tuple[float, float]:
-    """(axis maximum, tick step): the smallest step of 1, 2 or 5 × 10^k that covers `top` in
-    at most 5 steps."""
+def _nice(top: float, min_step: float = 1.0) -> tuple[float, float]:
+    """(axis maximum, tick step): the smallest step of 1, 2 or 5 × 10^k, and at least
+    `min_step` (counts come in whole units, hours in half hours), that covers `top` in at
+    most 5 steps. A tiny maximum gets a few whole ticks, never an axis up to 0.0015."""
     if top <= 0:
-        return 4.0, 1.0
+        return 4.0 * min_step, min_step
     mag = 10 ** math.floor(math.log10(top / 5))
     step = next(m * mag for m in (1, 2, 5, 10, 20) if math.ceil(top / (m * mag) - 1e-9) <= 5)
-    if step < 1 and top >= 1:
-        step = 1.0
-    return max(1, math.ceil(top / step - 1e-9)) * step, step
+    step = max(step, min_step)
+    return max(2, math.ceil(top / step - 1e-9)) * step, step
 
 
 def _fmt_tick(v: float) -> str:
@@ -47,12 +47,13 @@ def _fmt_value(v: float) -> str:
 
 def chart(labels: Sequence[str], bars: Sequence[Series] = (), lines: Sequence[Series] = (),
           xticks: Sequence[tuple[float, str]] = (), unit: str = "",
-          bar_classes: Sequence[str] | None = None) -> dict[str, Any]:
+          bar_classes: Sequence[str] | None = None, min_step: float = 1.0,
+          xunit: str = "") -> dict[str, Any]:
     """Stacked bars and lines over `labels` slots: rectangles, polylines and axis ticks."""
     n = max(1, len(labels))
     stacked = [sum(s.values[i] or 0 for s in bars) for i in range(len(labels))]
     top = max([*stacked, *(v or 0 for s in lines for v in s.values), 0])
-    vmax, step = _nice(top)
+    vmax, step = _nice(top, min_step)
     slot = PW / n
 
     def y(v: float) -> float:
@@ -78,7 +79,7 @@ def chart(labels: Sequence[str], bars: Sequence[Series] = (), lines: Sequence[Se
         for s in lines]
     return {
         "w": W, "h": H, "left": LEFT, "right": W - RIGHT, "top": TOP, "bottom": TOP + PH,
-        "empty": top <= 0, "unit": unit, "bars": rects, "lines": polylines,
+        "empty": top <= 0, "unit": unit, "xunit": xunit, "bars": rects, "lines": polylines,
         "yticks": [{"y": y(step * j), "label": _fmt_tick(step * j)}
                    for j in range(round(vmax / step) + 1)],
         "xticks": [{"x": round(LEFT + pos * slot, 1), "label": text} for pos, text in xticks],
@@ -118,19 +119,33 @@ def ship_chart(d: kpi.Dashboard) -> dict[str, Any]:
         Series("中位数", "s-median", [kpi.percentile(day.ship_hours, 50) for day in d.days],
                "小时")], lines=[
         Series("P90", "s-p90", [kpi.percentile(day.ship_hours, 90) for day in d.days], "小时")],
-        xticks=_day_ticks([day.date for day in d.days]), unit="小时")
+        xticks=_day_ticks([day.date for day in d.days]), unit="小时", min_step=0.5)
 
 
 def _edge(v: float) -> str:
-    return f"{v:+g}" if v else "0"
+    return f"{v:+g}".replace("-", "−") if v else "0"
+
+
+def _hours(v: float) -> str:
+    return f"{abs(v):g}小时"
+
+
+def _bin_label(b: kpi.Bin) -> str:
+    """What a bin holds, in words: 提前超过24小时, 提前2–6小时, 延迟0–2小时 …"""
+    if b.lo is None:
+        return f"提前超过{_hours(b.hi or 0)}"
+    if b.hi is None:
+        return f"延迟超过{_hours(b.lo)}"
+    inside = "（窗口内）" if b.in_window else ""
+    if b.hi <= 0:
+        return f"提前{abs(b.hi):g}–{_hours(b.lo)}{inside}"
+    return f"延迟{b.lo:g}–{_hours(b.hi)}{inside}"
 
 
 def histogram_chart(bins: Sequence[kpi.Bin]) -> dict[str, Any]:
-    labels = [("早于" + _edge(b.hi or 0) if b.lo is None else
-               "晚于" + _edge(b.lo) if b.hi is None else f"{_edge(b.lo)}~{_edge(b.hi)}") + "小时"
-              for b in bins]
+    labels = [_bin_label(b) for b in bins]
     ticks = [(i + 1.0, _edge(b.hi)) for i, b in enumerate(bins[:-1]) if b.hi is not None]
     return chart(labels, bars=[Series("包裹", "s-bin", [b.count for b in bins], "件")],
-                 xticks=ticks, unit="件",
+                 xticks=ticks, unit="件", xunit="签收−承诺（小时）",
                  bar_classes=["s-bin in-window" if b.in_window else "s-bin" for b in bins])
 

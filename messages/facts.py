@@ -24,6 +24,7 @@ from bot.domain.vocab import CST as CST
 from bot.domain.vocab import status_zh as status_zh
 from integrations import geocode
 from storage import notify_sql
+from storage.kpi import placed
 from storage.models import Order, OrderStatus, Shipment, Staff
 from storage.outbox_models import OutboxNotification, OutboxStatus
 
@@ -123,7 +124,9 @@ async def daily_figures(day: date, window_hours: float = 2.0) -> dict[str, str]:
     on_time = sum(1 for d, p in promised if kpi.on_time(p, d, window_hours))
     return {
         "日期": fmt.day(day),
-        "新增订单": str(await Order.filter(created_at__gte=start, created_at__lt=end).count()),
+        # Placed orders only (storage/kpi.py): never drafts, as on the dashboard and 看板.
+        "新增订单": str(await placed(
+            Order.filter(created_at__gte=start, created_at__lt=end)).count()),
         "已发货": str(await Shipment.filter(shipped_at__gte=start, shipped_at__lt=end).count()),
         "已签收": str(len(delivered)),
         "挂起订单": str(await Order.filter(status=OrderStatus.on_hold).count()),

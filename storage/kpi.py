@@ -20,7 +20,11 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+
 from storage import sql
+from storage.models import Order, OrderStatus
 from storage.sql import Stmt
 
 QUESTION_KINDS = ("logistics", "order")  # 查物流, 查单: people asking where their goods are
@@ -41,8 +45,18 @@ def _both(template: str, **cols: str) -> Stmt:
     return Stmt(lite, pg=Stmt(pg).pg)
 
 
+# An order counts as placed once submitted: never a draft, nor a draft that was cancelled
+# (bot/kpi.py "placed"; messages/facts.py's daily report uses the same rule).
+PLACED_SQL = ("status <> 'draft' AND (status <> 'cancelled' OR confirmed_at IS NOT NULL)")
+
+
+def placed(query: QuerySet[Order]) -> QuerySet[Order]:
+    """PLACED_SQL for an ORM query (看板, the daily report)."""
+    return query.exclude(status=OrderStatus.draft).exclude(
+        Q(status=OrderStatus.cancelled) & Q(confirmed_at__isnull=True))
+
 _ORDERS = _both(
-    "SELECT {c}, {s}, {d} FROM orders "
+    "SELECT {c}, {s}, {d}, CASE WHEN " + PLACED_SQL + " THEN 1 ELSE 0 END FROM orders "
     "WHERE created_at >= ? OR shipped_at >= ? OR delivered_at >= ?",
     c="created_at", s="shipped_at", d="delivered_at")
 # CROSS JOIN: SQLite then scans shipments and looks each order up by its key, instead of
@@ -58,6 +72,8 @@ _QUESTIONS = Stmt(
     pg="SELECT to_char(at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD'), kind, COUNT(*) "
        f"FROM chat_questions WHERE at >= $1 AND at < $2 AND kind IN ({_KINDS}) GROUP BY 1, 2")
 _HELD = Stmt("SELECT COUNT(*) FROM orders WHERE status = 'on_hold'")
+# Orders written by `bot.py demo` as history (bot/demo_history.py DEMO_CHANNEL)
+_DEMO = Stmt("SELECT COUNT(*) FROM orders WHERE channel = 'demo' AND created_at >= ?")
 _OPEN = ", ".join(f"'{s}'" for s in OPEN_STATUSES)
 _LATE = Stmt(
     "SELECT COUNT(*) FROM orders o JOIN shipments s ON s.order_id = o.id "
@@ -78,7 +94,8 @@ def _purchases(months: int) -> Stmt:
                         "WHERE confirmed_at IS NOT NULL AND status <> 'cancelled'").pg)
 
 
-OrderRow = tuple[float | None, float | None, float | None]  # created, shipped, delivered
+# created, shipped, delivered (epoch seconds), placed (1: counts as an order, see PLACED_SQL)
+OrderRow = tuple[float | None, float | None, float | None, int]
 # carrier, its order's creation, promised, shipped, delivered (epoch seconds)
 ShipmentRow = tuple[str | None, float | None, float | None, float | None, float | None]
 
@@ -91,13 +108,15 @@ class Raw:
     held_now: int
     late_now: int
     purchases: list[tuple[int, int]]  # (bucket, customer), see _purchases
+    demo_orders: int = 0  # demo history orders placed in the period
 
 
 def _statements(start: datetime, now: datetime, months: Sequence[datetime]
                 ) -> dict[str, tuple[Stmt, tuple[Any, ...]]]:
     return {"orders": (_ORDERS, (start, start, start)), "shipments": (_SHIPMENTS, (start, start)),
             "questions": (_QUESTIONS, (start, now)), "held": (_HELD, ()), "late": (_LATE, (now,)),
-            "purchases": (_purchases(len(months)), tuple(reversed(months)))}
+            "purchases": (_purchases(len(months)), tuple(reversed(months))),
+            "demo": (_DEMO, (start,))}
 
 
 async def read(start: datetime, now: datetime, months: Sequence[datetime]) -> Raw:
@@ -112,4 +131,4 @@ async def read(start: datetime, now: datetime, months: Sequence[datetime]) -> Ra
     return Raw(rows["orders"], rows["shipments"],
                {(date.fromisoformat(str(d)), str(k)): int(n) for d, k, n in rows["questions"]},
                int(rows["held"][0][0]), int(rows["late"][0][0]),
-               [(int(b), int(c)) for b, c in rows["purchases"]])
+               [(int(b), int(c)) for b, c in rows["purchases"]], int(rows["demo"][0][0]))

@@ -1,6 +1,7 @@
 """The command line as a person uses it: real subprocesses on a temporary SQLite file."""
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -41,11 +42,14 @@ def test_demo_then_export_invoices(tmp_path, dbfile):
     out = run("demo", "--db", dbfile)
     assert out.returncode == 0, out.stderr
     assert "products 18000" in out.stdout and "customers 486" in out.stdout
+    # with 90 days of demo history, said so, and how long it took (bench figure)
+    assert re.search(r"近90天的演示历史（渠道 demo.*订单 \d{4}.*用时 [\d.]+ 秒", out.stdout)
     xlsx = tmp_path / "inv.xlsx"
     out = run("export", "invoices", "--type", "专票", "--since", "2026-01-01", "-o", str(xlsx),
               "--db", dbfile)
     assert out.returncode == 0, out.stderr
-    assert xlsx.exists() and "已导出0张订单" in out.stdout  # a fresh demo has no orders yet
+    # the demo history's 专票 orders since January
+    assert xlsx.exists() and re.search(r"已导出[1-9]\d*张订单", out.stdout), out.stdout
 
 
 def test_config_error_names_the_key(tmp_path, dbfile):
@@ -145,6 +149,13 @@ def test_serve_loads_demo_data_takes_keyed_orders_and_listens_twice(tmp_path, db
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+    log = proc.stdout.read() if proc.stdout else ""
+    # "serving on" is said once the demo data is in, every line in one timezone (+08:00)
+    assert log.index("demo data loaded") < log.index("serving on http://127.0.0.1"), log
+    stamps = re.findall(r"^(\S+) (?:INFO|WARNING|ERROR|DEBUG) ", log, re.M)
+    assert stamps and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+08:00", t)
+                          for t in stamps), stamps
+    assert "_led.<locals>" not in log
 
 
 def test_parse_prints_the_draft_and_writes_nothing(tmp_path):

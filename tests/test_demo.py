@@ -119,7 +119,7 @@ def test_people_and_carriers(settings: Settings) -> None:
 
 
 async def test_load_demo(db: str, settings: Settings) -> None:
-    counts = await load_demo(settings)
+    counts = await load_demo(settings, history_days=0)
     assert counts["products"] == PRODUCT_COUNT == await Product.all().count()
     assert counts["customers"] == CUSTOMER_COUNT == await Customer.all().count()
     assert counts["stock"] == await Stock.all().count()
@@ -135,7 +135,7 @@ async def test_load_demo(db: str, settings: Settings) -> None:
 
     digest = await _digest()
     await _add_an_order()
-    assert await load_demo(settings) == counts
+    assert await load_demo(settings, history_days=0) == counts
     assert await _digest() == digest
     for model in (Order, OrderLine, Shipment, OrderLog):
         assert await model.all().count() == 0
@@ -233,3 +233,111 @@ async def _add_an_order() -> None:
     await Shipment.create(order=order, seq=1, warehouse=warehouse,
                           lines=[{"sku": product.sku, "product_id": product.id, "qty": 1}])
     await OrderLog.create(order=order, actor="test", action="create")
+
+
+# --- 90 days of demo history ------------------------------------------------------------
+
+
+async def test_demo_history_gives_the_dashboard_and_calibration_something_true(
+        db: str, settings: Settings) -> None:
+    from datetime import UTC, datetime
+
+    from bot import kpi
+    from bot.calibration import recalibrate
+    from bot.demo_history import DEMO_CHANNEL
+    from bot.domain.eta import CST
+    from integrations.carriers import sandbox
+    from storage.chat_models import ChatQuestion
+    from storage.models import OrderStatus
+    from storage.reservations import Reservation
+
+    now = datetime(2026, 11, 20, 4, 0, tzinfo=UTC)  # a Friday, noon in China
+    counts = await load_demo(settings, now=now)
+    orders = await Order.all().order_by("id")
+    assert counts["demo_orders"] == len(orders) > 90 * 25
+    # clearly demo data, numbered as real orders are (LY + China date + id)
+    assert {o.channel for o in orders} == {DEMO_CHANNEL}
+    assert all(o.no == f"LY{o.created_at.astimezone(CST):%y%m%d}{o.id}" for o in orders)
+    ships = await Shipment.all()
+    assert ships and all(s.waybill_no.startswith("DEMO") for s in ships)
+    # every day of the 90 has orders, none in the future, no drafts, no reservations
+    days = {o.created_at.astimezone(CST).date() for o in orders}
+    assert len(days) == 90 and max(o.created_at for o in orders) < now
+    statuses = {o.status for o in orders}
+    assert OrderStatus.draft not in statuses and OrderStatus.delivered in statuses
+    assert OrderStatus.in_transit in statuses or OrderStatus.shipped in statuses
+    held = [o for o in orders if o.status == OrderStatus.on_hold]
+    assert 1 <= len(held) <= 4 and all(o.gates and not o.gates[0]["ok"] for o in held)
+    assert await Reservation.all().count() == 0
+    # parcels on their way are not polled (the sandbox would replay them 60× too fast)
+    from storage.tracking_models import ShipmentTracking
+    open_ones = await Shipment.filter(delivered_at__isnull=True).count()
+    assert open_ones and await ShipmentTracking.filter(next_poll_at__isnull=True).count() == (
+        open_ones)
+    assert await OrderLine.all().count() >= len(orders)
+    # delivered after the sandbox's own transit time for that waybill
+    from integrations.geocode import short_name
+    for s in await Shipment.filter(delivered_at__isnull=False).limit(40).prefetch_related(
+            "order", "warehouse"):
+        story = sandbox.story(s.waybill_no, sandbox.SandboxTrip(
+            s.shipped_at, short_name(s.warehouse.city), short_name(s.order.city)), speed=1.0)
+        assert s.delivered_at == story[-1].occurred_at, s.waybill_no
+    # the dashboard shows 90 days of it, early and late both present
+    d = await kpi.load(90, now, 2.0)
+    assert sum(1 for day in d.days if day.placed) >= 85
+    assert d.total("placed") == len(orders) - sum(
+        1 for o in orders if o.status == OrderStatus.cancelled and o.confirmed_at is None)
+    dl = d.deliveries
+    assert dl.delivered > 2000 and dl.early_pct and dl.late_pct and dl.within_window_pct
+    assert d.questions > 100 and await ChatQuestion.all().count() == counts["demo_questions"]
+    assert d.held_now == len(held)
+    assert d.demo_orders == len(orders)  # the dashboard marks them as demo data
+    from bot.trackview import TrackingPageConfig
+    from handlers import dashboard, pages
+    access = dashboard.Access(TrackingPageConfig.from_settings(settings), now, "", 90)
+    html = pages.render("pages/dashboard.html.j2", v=dashboard.view(d, access), css="x.css")
+    assert 'id="demo-notice"' in html and f"{len(orders)} 单是演示历史" in html
+    # calibration learns lanes from it
+    report = await recalibrate(settings, now, dry_run=True)
+    assert any("小时" in line for line in report.lines()), report.lines()
+
+
+# --- README: the demo rows it lists are the ones loaded; no link outside the repository -----
+
+
+def test_readme_lists_demo_rows_that_exist_and_links_only_inside_the_repo(
+        settings: Settings) -> None:
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert "../shared" not in readme
+    for target in re.findall(r"\]\(([^)#]+)\)", readme):
+        if not target.startswith("http"):
+            assert (root / target).exists(), target
+    design = (root / "docs" / "DESIGN.md").read_text(encoding="utf-8")
+    assert "## 5. Public contract" in design
+    data = build_demo(settings)
+    customers = {c["code"]: c for c in data.customers}
+    staff = {s["userid"]: s for s in data.staff}
+    products = {p["sku"]: p for p in data.products}
+    section = readme[readme.index("## Demo data to try"):]
+    section = section[:section.index("\n## ", 5)]
+    rows = re.findall(r"^\| (.+?) \| (C\d{4}) \| (\S+)[^|]*\| (\S+) \|$", section, re.M)
+    assert len(rows) >= 4
+    names = {s["userid"]: s["name"] for s in data.staff}
+    for name, code, invoice, owner in rows:
+        c = customers[code]
+        assert (c["name"], c["invoice_type"], names[c["sales_owner"]]) == (name, invoice, owner)
+        if invoice == "专票":
+            assert c["tax_id"] and c["bank"] and c["account"]
+    skus = re.findall(r"^\| ([A-Z]{3}\d{5}) \| (.+?) \| ([\d.]+) \|$", section, re.M)
+    assert len(skus) >= 5
+    for sku, name, price in skus:
+        assert (products[sku]["name"], f"{products[sku]['price']:.2f}") == (name, price)
+    listed = re.findall(r"([\u4e00-\u9fff]{2,3}) `([a-z]+)`", section)
+    assert len(listed) == len(staff)
+    for name, userid in listed:
+        assert staff[userid]["name"] == name, (name, userid)
+    assert staff["zhangwei"]["mobile"] in section

@@ -132,6 +132,22 @@
     box.textContent = "";
     box.appendChild(svg);  // attached now: route paths are measured below
 
+    // Province borders from the packaged outlines (messages/web/geo/, MIT): real shapes
+    // beneath everything else, so the map is no longer an empty grid.
+    (data.outlines || []).forEach(function (p) {
+      var d = "";
+      p.rings.forEach(function (ring) {
+        ring.forEach(function (pt, i) {
+          var xy = view.project(pt[1], pt[0]);
+          d += (i ? "L" : "M") + xy[0].toFixed(1) + "," + xy[1].toFixed(1);
+        });
+        d += "Z";
+      });
+      var path = el("path", { d: d, "class": p.kind === "city" ? "m-outline-city" : "m-outline",
+                              "data-name": p.name }, layers.province);
+      el("title", {}, path).textContent = p.name;
+    });
+
     // Graticule: 3 to 5 lines across the height.
     var spanLat = h / view.scale, steps = [0.1, 0.2, 0.25, 0.5, 1, 2, 5, 10], step = steps[steps.length - 1];
     for (var s = 0; s < steps.length; s++) { if (spanLat / steps[s] <= 5) { step = steps[s]; break; } }

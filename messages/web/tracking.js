@@ -4,14 +4,13 @@
 (function () {
   "use strict";
 
-  function pad(n) { return (n < 10 ? "0" : "") + n; }
-
+  // In words, as bot/trackview.py countdown_words writes it: 21小时15分, 1天3小时5分, 8分
+  // (a clock-like 21:15:44 reads as a time of day). Whole minutes, rounded down.
   function format(ms) {
-    var s = Math.floor(Math.abs(ms) / 1000);
-    var days = Math.floor(s / 86400);
-    s -= days * 86400;
-    var text = pad(Math.floor(s / 3600)) + ":" + pad(Math.floor((s % 3600) / 60)) + ":" + pad(s % 60);
-    return days > 0 ? days + "天 " + text : text;
+    var m = Math.floor(Math.abs(ms) / 60000);
+    if (m < 1) return "不到1分钟";
+    var days = Math.floor(m / 1440), hours = Math.floor((m % 1440) / 60), mins = m % 60;
+    return (days ? days + "天" : "") + (days || hours ? hours + "小时" : "") + mins + "分";
   }
 
   function start() {

@@ -54,6 +54,28 @@ def test_window_and_on_time_differ_for_early_deliveries():
     assert kpi.within_window(p, p + timedelta(hours=2.5), 2.5)
 
 
+def test_early_within_and_late_split_every_delivery_and_keep_their_sign():
+    """Issue 9: one early delivery read as 99.1 % deviation, 0 % within ±2 h beside 100 % on
+    time, with no way to see it was early. Now it is counted as early, with a signed figure."""
+    ordered, promised = 0.0, 24 * 3600.0
+    early = ("zto", ordered, promised, 1.0, promised - 23.8 * 3600)  # 23.8 h early: 99.2 %
+    d = kpi.deliveries([early], 2.0)
+    assert (d.on_time_pct, d.within_window_pct, d.early_pct, d.late_pct) == (
+        100.0, 0.0, 100.0, 0.0)
+    assert d.mean_deviation_pct == pytest.approx(99.17, abs=0.01)
+    assert d.mean_signed_deviation_pct == pytest.approx(-99.17, abs=0.01)
+    assert d.mean_early_deviation_pct == pytest.approx(99.17, abs=0.01)
+    assert d.mean_late_deviation_pct is None and d.median_diff_hours == pytest.approx(-23.8)
+    # the three shares add up; on time = early + within; edges belong to the window
+    rows = [("sf", ordered, promised, 1.0, promised + h * 3600)
+            for h in (-3, -2, -0.5, 0, 1, 2, 2.5, 30)]
+    d = kpi.deliveries(rows, 2.0)
+    assert (d.early_pct, d.within_window_pct, d.late_pct, d.on_time_pct) == (
+        12.5, 62.5, 25.0, 75.0)
+    assert d.mean_late_deviation_pct == pytest.approx((2.5 + 30) / 24 * 100 / 2)
+    assert d.carriers[0].early_pct == 12.5 and d.carriers[0].late_pct == 25.0
+
+
 def test_percentiles_interpolate_between_ranks():
     assert kpi.percentile([], 50) is None
     assert kpi.percentile([7.0], 90) == 7.0
@@ -140,6 +162,8 @@ async def seeded(world: Any) -> Any:
                 promised=cst(3, 11, 10))
     await order(world, "C0001", cst(3, 10, 11), S.draft, confirmed=False,
                 promised=cst(3, 10, 8))
+    # O7: a draft that was cancelled, never submitted: not an order either
+    await order(world, "C0002", cst(3, 10, 11, 30), S.cancelled, confirmed=False)
     # O8: February, shipped after 4 h, never delivered: late
     await order(world, "C0001", cst(2, 20, 9), S.shipped, shipped=cst(2, 20, 13),
                 promised=cst(2, 22, 9))
@@ -159,8 +183,8 @@ async def test_dashboard_figures_over_a_seeded_month(seeded):
     d = await kpi.load(30, NOW, 2.0)
     by_day = {x.date: x for x in d.days}
     assert len(d.days) == 30 and d.days[0].date == date(2026, 2, 9)
-    assert d.total("placed") == 7  # O1–O6 and O8, drafts included as in the daily report
-    assert [by_day[date(2026, 3, x)].placed for x in (8, 9, 10)] == [1, 2, 3]
+    assert d.total("placed") == 6  # O1–O5 and O8: the drafts O6 and O7 are not orders
+    assert [by_day[date(2026, 3, x)].placed for x in (8, 9, 10)] == [1, 2, 2]
     assert by_day[date(2026, 2, 20)].placed == 1
     assert d.total("shipped") == 4 and d.total("delivered") == 3
     assert by_day[date(2026, 3, 10)].shipped == 1 and by_day[date(2026, 3, 10)].delivered == 2
@@ -171,6 +195,13 @@ async def test_dashboard_figures_over_a_seeded_month(seeded):
     assert dl.mean_deviation_pct == pytest.approx((100 / 24 + 25 + 900 / 22) / 3, abs=1e-3)
     assert dl.median_deviation_pct == pytest.approx(25.0, abs=1e-3)
     assert dl.within_window_pct == 33.3 and dl.on_time_pct == 66.7
+    # one each: O3 9 h early, O1 1 h late (inside ±2 h), O2 6 h late
+    assert (dl.early_pct, dl.within_window_pct, dl.late_pct) == (33.3, 33.3, 33.3)
+    assert dl.mean_signed_deviation_pct == pytest.approx((100 / 24 + 25 - 900 / 22) / 3,
+                                                         abs=1e-3)
+    assert dl.mean_early_deviation_pct == pytest.approx(900 / 22, abs=1e-3)
+    assert dl.mean_late_deviation_pct == pytest.approx(25.0, abs=1e-3)
+    assert dl.median_diff_hours == pytest.approx(1.0, abs=1e-3)
     hist = {(b.lo, b.hi): b.count for b in dl.histogram if b.count}
     assert hist == {(-12, -6): 1, (0, 2): 1, (2, 6): 1}
     carriers = {c.code: c for c in dl.carriers}
@@ -204,7 +235,7 @@ async def test_dashboard_figures_over_a_seeded_month(seeded):
 async def test_a_short_period_and_an_empty_database(seeded):
     d = await kpi.load(7, NOW, 2.0)
     assert d.days[0].date == date(2026, 3, 4)
-    assert (d.total("placed"), d.total("shipped")) == (6, 3)  # without February's O8
+    assert (d.total("placed"), d.total("shipped")) == (5, 3)  # without February's O8
     assert d.ship_hours == pytest.approx([6, 6, 12], abs=1e-3)
     # a wider window takes the 6 h-late delivery in; a later `now` moves the days
     assert (await kpi.load(7, NOW, 6.0)).deliveries.within_window_pct == 66.7
@@ -218,3 +249,14 @@ async def test_nothing_at_all(db):
     assert d.deliveries.within_window_pct is None and d.ship_hours == []
     assert (d.held_now, d.late_now) == (0, 0)
     assert all(m.customers == 0 and m.rate_pct is None for m in d.months)
+
+
+async def test_the_daily_report_counts_orders_as_the_dashboard_does(seeded):
+    from messages.facts import daily_figures
+
+    d = await kpi.load(7, NOW, 2.0)
+    today = {x.date: x for x in d.days}[date(2026, 3, 10)]
+    # 3/10: O4 (allocated) and O5 (held) are orders; the draft O6 and the cancelled draft O7
+    # are not, in the daily report as on the dashboard
+    assert today.placed == 2
+    assert (await daily_figures(date(2026, 3, 10)))["新增订单"] == "2"

@@ -24,6 +24,8 @@ def test_jobs_run_every_interval_never_twice_at_once(settings: Settings) -> None
     scheduler = build_scheduler(tracking, settings, leader=Leader())
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert set(jobs) == {SWEEP_JOB, STUCK_JOB}
+    # logged by name ("Running job "tracking.sweep …"), not as _led.<locals>.run
+    assert {job.name for job in jobs.values()} == {SWEEP_JOB, STUCK_JOB}
     for job in jobs.values():
         assert isinstance(job.trigger, IntervalTrigger)
         assert job.max_instances == 1 and job.coalesce is True

@@ -112,8 +112,22 @@ async def test_a_month_of_figures_on_a_phone_and_a_desktop(world, settings, aioh
     assert await page.locator("svg#chart-questions rect.bar").count() >= 30
     assert await page.locator("svg#chart-histogram rect.in-window").count() == 2
     tiles = page.locator("#tiles .tile")
-    assert await tiles.count() == 8
+    assert await tiles.count() == 11
     assert "%" in await tiles.nth(0).locator(".tile-value").inner_text()
+    # every figure says on hover what it counts: tiles, table columns, bars and axes
+    for i in range(await tiles.count()):
+        title = await tiles.nth(i).get_attribute("title")
+        assert title and len(title) > 20, (i, title)
+    for th in await page.locator("table th").all():
+        assert await th.get_attribute("title"), await th.inner_text()
+    bars = await page.eval_on_selector_all("svg#chart-histogram rect.bar title",
+                                           "els => els.map(e => e.textContent)")
+    assert bars and all(t.startswith(("提前", "延迟")) for t in bars), bars
+    # early and late apart, with their sign
+    values = {await t.locator(".tile-label").inner_text():
+              await t.locator(".tile-value").inner_text() for t in await tiles.all()}
+    assert values["提前送达偏差"].startswith("−") and values["延迟送达偏差"].startswith("+")
+    assert "−0.0" not in await page.locator("#tiles").inner_text()
     # CJK glyphs render with a real width (no tofu boxes of zero width)
     width = await page.evaluate(
         "() => { const c = document.createElement('canvas').getContext('2d');"

@@ -148,7 +148,10 @@ async def test_data_json_shape(seeded, settings, aiohttp_client):  # noqa: F811
         data["generated_at"])
     assert p["start"] == "2026-02-09T00:00:00+08:00" and p["end"] == "2026-03-10T12:00:00+08:00"
     s = data["summary"]
-    assert (s["placed"], s["shipped"], s["delivered"]) == (7, 4, 3)
+    assert (s["placed"], s["shipped"], s["delivered"]) == (6, 4, 3)  # drafts are not orders
+    assert (s["early_pct"], s["within_window_pct"], s["late_pct"]) == (33.3, 33.3, 33.3)
+    assert (s["mean_early_deviation_pct"], s["mean_late_deviation_pct"]) == (-40.91, 25.0)
+    assert s["mean_signed_deviation_pct"] == pytest.approx(-3.91, abs=0.01)
     assert s["mean_deviation_pct"] == pytest.approx(23.36, abs=0.01)
     assert (s["within_window_pct"], s["on_time_pct"]) == (33.3, 66.7)
     assert s["ship_hours"] == {"mean": 7.0, "median": 6.0, "p90": 10.2, "orders": 4}
@@ -186,6 +189,17 @@ async def test_the_page_with_figures(seeded, settings, aiohttp_client):  # noqa:
         assert f'id="{chart}"' in html, chart
     assert 'id="empty"' not in html and "暂无数据" not in html
     assert 'class="bar s-bin in-window"' in html
+    # early and late apart, signed
+    assert re.search(r"提前送达偏差</div>\s*<div class=\"tile-value\">−40\.9%", html), html
+    assert re.search(r"延迟送达偏差</div>\s*<div class=\"tile-value\">\+25\.0%", html)
+    assert "带符号平均 −3.9%（负为提前）" in html
+    assert "<title>提前6–12小时 包裹 1件</title>" in html
+    # every tile and every table column says on hover what it counts
+    tiles = re.findall(r'<div class="tile"( title="[^"]{20,}")?>', html)
+    assert len(tiles) == 11 and all(tiles), tiles
+    assert re.findall(r"<th>", html) == []
+    assert "草稿不算订单" in html
+    assert 'id="demo-notice"' not in html  # no demo history here
     # a bad period falls back to 30 days on the page
     status, html, _ = await get(client, "/dashboard?days=abc")
     assert status == 200 and "近30天" in html

