@@ -74,6 +74,15 @@ def sku_key(text: str) -> tuple[str, int] | None:
     return (m[1], int(m[2])) if m else None
 
 
+def compact_code(text: str) -> str:
+    """A code with case, separators and spaces taken out (bosch-p85020 → BOSCHP85020); ""
+    when too short or without a digit and a letter to be told from ordinary words."""
+    key = "".join(ch for ch in text.upper() if ch.isascii() and ch.isalnum())
+    if len(key) < 4 or not any(c.isdigit() for c in key) or not any(c.isalpha() for c in key):
+        return ""
+    return key
+
+
 def split_fitment(text: str) -> list[tuple[str, str]]:
     """大众朗逸/速腾 → [(大众, 朗逸), (大众, 速腾)]: a model without a make keeps the last make."""
     out: list[tuple[str, str]] = []
@@ -201,7 +210,9 @@ class ProductTable:
     bigram: dict[object, int] = field(default_factory=dict)
     by_sku: dict[str, int] = field(default_factory=dict)
     by_sku_key: dict[tuple[str, int], str] = field(default_factory=dict)
+    by_compact: dict[str, str] = field(default_factory=dict)  # FLTOC3302 → FLT-OC-3302
     sku_prefixes: frozenset[str] = frozenset()  # BRK, FLT …: a code of this shape is a SKU
+    compact_prefixes: frozenset[str] = frozenset()  # FLTO, 0986 …: the same for other shapes
     inactive: dict[str, str] = field(default_factory=dict)  # sku → name
     fitments: set[tuple[str, str]] = field(default_factory=set)  # (make, model)
     vocab: str = ""  # every catalogue word, to tell a product word from chat in leftovers
@@ -225,6 +236,8 @@ def build_products(products: Iterable[ProductLike]) -> tuple[ProductTable, dict[
             t.inactive[sku] = p.name
             if (k := sku_key(sku)) is not None:
                 t.by_sku_key.setdefault(k, sku)
+            if (c := compact_code(sku)) and c != sku:
+                t.by_compact.setdefault(c, sku)
             continue
         i = len(t.skus)
         f = product_features(p)
@@ -235,6 +248,8 @@ def build_products(products: Iterable[ProductLike]) -> tuple[ProductTable, dict[
         t.by_sku[sku] = i
         if (k := sku_key(sku)) is not None:
             t.by_sku_key[k] = sku
+        if (c := compact_code(sku)) and c != sku:
+            t.by_compact[c] = sku if t.by_compact.get(c, sku) == sku else ""
         _index_product(acc, universal, i, f, normalize_name(p.category).strip())
         t.fitments.update(f.fitments)
         ascii_words.update(f.words)
@@ -243,6 +258,7 @@ def build_products(products: Iterable[ProductLike]) -> tuple[ProductTable, dict[
         setattr(t, kind, bits.build(size))
     t.all_bits = (1 << size) - 1
     t.sku_prefixes = frozenset(k[0] for k in t.by_sku_key)
+    t.compact_prefixes = frozenset(k[:4] for k in t.by_compact)
     t.universal = to_bits(universal, size)
     words = _lexicon_entries(t)
     t.vocab = "\n".join([*words, *(str(k) for k in t.brand), *ascii_words])
@@ -358,5 +374,12 @@ class ParserIndex:
         """The catalogue SKU written as `text` (exact, or the same letters and number)."""
         if text in self.products.by_sku or text in self.products.inactive:
             return text
+        t = self.products
         key = sku_key(text)
-        return self.products.by_sku_key.get(key) if key else None
+        found = t.by_sku_key.get(key) if key else None
+        if found:
+            return found
+        compact = compact_code(text)
+        if compact in t.by_sku or compact in t.inactive:
+            return compact
+        return t.by_compact.get(compact) or None
