@@ -109,6 +109,23 @@ def strip_position(token: str) -> tuple[str, str]:
     return "", token
 
 
+_REWRITE_WORDS = sorted(D.TEXT_REWRITES, key=len, reverse=True)
+_ALIAS_WORDS = sorted(D.TERM_ALIASES, key=len, reverse=True)
+
+
+def canonical_term(term: str) -> str:
+    """A catalogue's part word in the words the query side uses: 玻璃水 → 玻璃清洗液 (the
+    query rewrites), 无骨雨刮 → 无骨雨刮片 (a trade word at the end → the canonical word)."""
+    for word in _REWRITE_WORDS:
+        if word in term:
+            term = term.replace(word, D.TEXT_REWRITES[word])
+    for alias in _ALIAS_WORDS:
+        target = D.TERM_ALIASES[alias]
+        if term.endswith(alias) and not term.endswith(target):
+            return term[:-len(alias)] + target
+    return term
+
+
 def is_typeish(term: str) -> bool:
     return term.endswith(D.TYPE_HEADS)
 
@@ -135,6 +152,8 @@ def product_features(p: ProductLike) -> _ProductFeatures:
     models = normalize_name(p.models).strip()
     fitment_tokens = {models, *models.split("/")}
     terms, words, position, digits = [], [], "", []
+    fitments = [] if models in UNIVERSAL_MODELS else split_fitment(models)
+    fitment_tokens |= {model for _, model in fitments}
     for tok in "".join(masked).split():
         if tok in (brand, models) or tok in fitment_tokens:
             continue
@@ -144,13 +163,17 @@ def product_features(p: ProductLike) -> _ProductFeatures:
         if not any(is_cjk(c) for c in tok):
             words.append(tok)
             continue
-        pos, term = strip_position(tok)
+        if tok in D.POSITIONS:  # 博世刹车片 前 朗逸: a position written apart
+            position = position or tok
+            continue
+        if brand and tok.startswith(brand) and len(tok) > len(brand) + 1:
+            tok = tok[len(brand):]  # 弗列加机油滤清器: the brand glued to the part word
+        pos, term = strip_position(canonical_term(tok))
         position = position or pos
         terms.append(term)
     codes = [code_key(t) for t in digits if len(code_key(t)) >= 3]
     if len(digits) >= 2 and all(t.isdigit() for t in digits[-2:]):
         codes.append(digits[-2] + digits[-1])  # INA writes 534 0837
-    fitments = [] if models in UNIVERSAL_MODELS else split_fitment(models)
     return _ProductFeatures(brand, terms, position, fitments,
                             [(h.kind, h.value) for h in specs], codes, name, words)
 
@@ -324,8 +347,11 @@ def _brand_entries(t: ProductTable, words: dict[str, Entry]) -> None:
         bits = 0
         for b in brands:
             bits |= t.brand.get(b, 0)
-        if bits:
-            words.setdefault(alias, Entry("brand", "/".join(brands), bits))
+        # a known brand this catalogue does not carry still counts: 米其林 asked of a
+        # catalogue without it fits nothing, and is never matched as another tyre
+        words.setdefault(alias, Entry("brand", "/".join(brands), bits))
+        for b in brands:
+            words.setdefault(b, Entry("brand", b, t.brand.get(b, 0)))
 
 
 def _model_entries(t: ProductTable, words: dict[str, Entry]) -> None:

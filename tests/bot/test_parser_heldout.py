@@ -39,7 +39,25 @@ def test_customer_codes_with_separators(index: ParserIndex, written: str) -> Non
     assert out["lines"][0]["sku"] == "HL-LED-H7"
 
 
-def test_heldout_messages_never_confident_and_wrong_on_customers() -> None:
-    totals, _, wrong = score(heldout_cases("all"), heldout_index())
-    assert sum(totals["customer"]) / len(totals["customer"]) >= 0.95
-    assert len(wrong) <= 3  # floor of today's figure; see bench/README.md
+def test_heldout_messages_accuracy_and_never_confident_and_wrong() -> None:
+    totals, misses, wrong = score(heldout_cases("all"), heldout_index())
+    assert not wrong, wrong
+    for field, values in totals.items():
+        assert sum(values) / len(values) >= 0.93, (field, misses)  # see bench/README.md
+
+
+@pytest.mark.parametrize(("text", "sku", "qty"), [
+    ("顺达 玻璃水 二十桶", "GY-W25", 20),  # 固特异玻璃水 -25度 2L: the category word alone
+    ("顺达 雨刮水 10桶", "GY-W25", 10),
+    ("顺达 弗列加朗逸机滤20个", "FLT-OC-3302", 20),  # brand glued to the part word
+    ("顺达 骆驼电瓶 70ah 2个", "BAT 70-L", 2),
+    ("顺达 途虎雨刷18寸 4支", "TH-WB-18", 4),  # 无骨雨刮 in the catalogue
+])
+def test_catalogue_words_and_synonyms(index: ParserIndex, text: str, sku: str, qty: int) -> None:
+    line = parse(text, index).to_json()["lines"]
+    assert [(x["sku"], x["qty"]) for x in line] == [(sku, qty)]
+
+
+def test_a_brand_the_catalogue_does_not_carry_is_a_question(index: ParserIndex) -> None:
+    out = parse("顺达 米其林轮胎 205/55R16 4条", index).to_json()
+    assert out["lines"][0]["sku"] is None and out["questions"]
