@@ -24,6 +24,7 @@ _CODE_TOKEN = re.compile(r"(?<![A-Z0-9\-./])[A-Z0-9][A-Z0-9\-./+]*[A-Z0-9+](?![A
 _SPLIT_CODE = re.compile(r"(?<![\d])(\d{3}) (\d{4})(?!\d)")
 _CODE_RUN = re.compile(r"(?<![A-Z0-9])[A-Z0-9](?:[A-Z0-9\-./_]| (?=[A-Z0-9]))*")
 _PIECE = re.compile(r"\S+")
+_ITEM_WORDS = frozenset({"brand", "spec", "code", "model", "make"})
 _QTY_LIKE = re.compile(r"^[X*]\d+$")
 _RESIDUAL = re.compile(f"[{CJK}A-Z0-9+]+")
 _FILLERS = re.compile("|".join(sorted(map(re.escape, D.FILLER_WORDS), key=len, reverse=True)))
@@ -233,7 +234,13 @@ def segment(spans: list[Span], text: str) -> list[Item]:
     items: list[Item] = []
     cur, buffered = Item(text=text), list[Span]()
     for sp in spans:
-        if sp.is_head and _starts_new(cur, sp):
+        if sp.kind == "qty" and sp.strong and sp.unit and (cut := _second_item(cur, buffered)):
+            # 骆驼70AH 2个 瓦尔塔45AH 1个, H7 LED 2个 H4 10个: product words, then a quantity
+            # with its unit, after an item that has one are another item
+            first, rest = cut
+            items.append(Item(first, text))
+            cur, buffered = Item([*rest, sp], text), []
+        elif sp.is_head and _starts_new(cur, sp):
             moved = buffered if cur.complete else _adjacent_prefix(cur, sp)
             items.append(cur)
             cur, buffered = Item(moved, text), []
@@ -250,6 +257,19 @@ def segment(spans: list[Span], text: str) -> list[Item]:
     cur.spans.extend(buffered)
     items.append(cur)
     return _merge_refinements([i for i in items if i.spans])
+
+
+def _second_item(cur: Item, buffered: list[Span]) -> tuple[list[Span], list[Span]] | None:
+    pending = cur.spans + buffered
+    last = max((i for i, s in enumerate(pending) if s.kind == "qty" and s.strong and s.unit),
+               default=None)
+    if last is None:
+        return None
+    start = next((i for i in range(last + 1, len(pending))
+                  if pending[i].kind in _ITEM_WORDS or pending[i].is_head), None)
+    if start is None:
+        return None
+    return pending[:start], pending[start:]
 
 
 def _merge_refinements(items: list[Item]) -> list[Item]:

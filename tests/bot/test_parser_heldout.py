@@ -61,3 +61,22 @@ def test_catalogue_words_and_synonyms(index: ParserIndex, text: str, sku: str, q
 def test_a_brand_the_catalogue_does_not_carry_is_a_question(index: ParserIndex) -> None:
     out = parse("顺达 米其林轮胎 205/55R16 4条", index).to_json()
     assert out["lines"][0]["sku"] is None and out["questions"]
+
+
+def test_a_table_with_a_customer_column(index: ParserIndex) -> None:
+    out = parse("客户 | 商品编码 | 数量\n老李 | GT-6PK1200 | 3\n老李 | GT-TK-015 | 1",
+                index).to_json()
+    assert out["customer"]["code"] == "KH-002"
+    assert [(x["sku"], x["qty"]) for x in out["lines"]] == [("GT-6PK1200", 3), ("GT-TK-015", 1)]
+    assert out["questions"] == []
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("顺达 骆驼70AH 2个 瓦尔塔45AH 1个", [("BAT 70-L", 2), ("VT-45AH", 1)]),
+    ("顺达 H7 LED 2个 H4 10个", [("HL-LED-H7", 2), ("HL-H4-12V", 10)]),
+    ("顺达 H4 5个 玻璃水 5桶", [("HL-H4-12V", 5), ("GY-W25", 5)]),
+])
+def test_several_items_on_one_line(index: ParserIndex, text: str,
+                                   want: list[tuple[str, int]]) -> None:
+    out = parse(text, index).to_json()
+    assert [(x["sku"], x["qty"]) for x in out["lines"]] == want
