@@ -109,17 +109,26 @@ def strip_position(token: str) -> tuple[str, str]:
     return "", token
 
 
-_REWRITE_WORDS = sorted(D.TEXT_REWRITES, key=len, reverse=True)
-_ALIAS_WORDS = sorted(D.TERM_ALIASES, key=len, reverse=True)
+_WORD_CACHE: dict[int, tuple[list[str], list[str]]] = {}
+
+
+def _lexicon_words() -> tuple[list[str], list[str]]:
+    gen = D.GENERATION[0]
+    if gen not in _WORD_CACHE:
+        _WORD_CACHE.clear()
+        _WORD_CACHE[gen] = (sorted(D.TEXT_REWRITES, key=len, reverse=True),
+                            sorted(D.TERM_ALIASES, key=len, reverse=True))
+    return _WORD_CACHE[gen]
 
 
 def canonical_term(term: str) -> str:
     """A catalogue's part word in the words the query side uses: 玻璃水 → 玻璃清洗液 (the
     query rewrites), 无骨雨刮 → 无骨雨刮片 (a trade word at the end → the canonical word)."""
-    for word in _REWRITE_WORDS:
+    rewrite_words, alias_words = _lexicon_words()
+    for word in rewrite_words:
         if word in term:
             term = term.replace(word, D.TEXT_REWRITES[word])
-    for alias in _ALIAS_WORDS:
+    for alias in alias_words:
         target = D.TERM_ALIASES[alias]
         if term.endswith(alias) and not term.endswith(target):
             return term[:-len(alias)] + target

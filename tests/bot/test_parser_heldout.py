@@ -4,6 +4,8 @@ messages (figures: bench/parser_eval.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bench.parser_eval import heldout_cases, heldout_index, score
@@ -80,3 +82,34 @@ def test_several_items_on_one_line(index: ParserIndex, text: str,
                                    want: list[tuple[str, int]]) -> None:
     out = parse(text, index).to_json()
     assert [(x["sku"], x["qty"]) for x in out["lines"]] == want
+
+
+def test_the_lexicon_is_a_data_file_extended_from_config(tmp_path: Path) -> None:
+    from bot import config
+    from bot.domain import parser_data
+
+    assert parser_data.TERM_ALIASES["空气格"] == "空气滤清器"  # from parser_lexicon.toml
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[parser.lexicon.terms]\n"风格" = "空气滤清器"\n'
+                   '[parser.lexicon.brands]\n"FLEETGUARD" = ["弗列加"]\n', encoding="utf-8")
+    before = dict(parser_data.TERM_ALIASES), dict(parser_data.BRAND_ALIASES)
+    try:
+        config.load(cfg, environ={})
+        index = heldout_index()
+        out = parse("顺达 fleetguard 卡罗拉风格 4个", index).to_json()
+        assert [(x["sku"], x["qty"]) for x in out["lines"]] == [("FLT-AF-1202", 4)]
+    finally:
+        parser_data.TERM_ALIASES.clear()
+        parser_data.TERM_ALIASES.update(before[0])
+        parser_data.BRAND_ALIASES.clear()
+        parser_data.BRAND_ALIASES.update(before[1])
+        parser_data.GENERATION[0] += 1
+
+
+def test_a_bad_lexicon_entry_in_config_is_a_clear_error(tmp_path: Path) -> None:
+    from bot import config
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[parser.lexicon.terms]\n"风格" = 3\n', encoding="utf-8")
+    with pytest.raises(config.ConfigError, match=r"parser\.lexicon\.terms"):
+        config.load(cfg, environ={})
