@@ -83,6 +83,14 @@ def compact_code(text: str) -> str:
     return key
 
 
+def phrase_key(text: str) -> str:
+    """A phrase as the learnt aliases store it: the query's normal form, letters and digits
+    only (博世 刹车片 x4 and 博世刹车片 are the same phrase only without the quantity)."""
+    from bot.domain.parser_text import normalize
+
+    return "".join(ch for ch in normalize(text) if ch.isalnum())
+
+
 def split_fitment(text: str) -> list[tuple[str, str]]:
     """大众朗逸/速腾 → [(大众, 朗逸), (大众, 速腾)]: a model without a make keeps the last make."""
     out: list[tuple[str, str]] = []
@@ -389,10 +397,13 @@ class ParserIndex:
     lexicon: Lexicon
     customers: CustomerTable
     geocoder: Geocoder
+    # (team, phrase key) → SKU: phrases a team taught the parser (see `phrase_key`)
+    learnt: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @classmethod
     def build(cls, products: Iterable[ProductLike], customers: Iterable[CustomerRef],
-              geocoder: Geocoder | None = None) -> ParserIndex:
+              geocoder: Geocoder | None = None,
+              learnt: Iterable[tuple[str, str, str]] = ()) -> ParserIndex:
         """Index the active products and all customers. `geocoder` places an address
         (default: integrations.geocode.parse, offline)."""
         table, words = build_products(products)
@@ -400,7 +411,10 @@ class ParserIndex:
             from integrations.geocode import parse as geocode_parse
 
             geocoder = geocode_parse
-        return cls(table, Lexicon(words), build_customers(customers), geocoder)
+        known = {(team, phrase_key(phrase)): sku for team, phrase, sku in learnt
+                 if normalize_name(sku).strip() in table.by_sku}
+        return cls(table, Lexicon(words), build_customers(customers), geocoder,
+                   {k: normalize_name(v).strip() for k, v in known.items() if k[1]})
 
     def __repr__(self) -> str:
         return f"<ParserIndex {self.products!r}, {len(self.customers.refs)} customers>"

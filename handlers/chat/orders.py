@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from bot import learning
 from bot.dispatch import (
     CardReply,
     Incoming,
@@ -34,7 +35,7 @@ def looks_like_order(msg: Incoming, data: Any) -> bool:
 @router.on(kind("text"), chat("single"), looks_like_order)
 async def place_from_text(msg: Incoming, actor: Staff | None, service: OrderService,
                           parser: Any) -> list[Reply]:
-    draft = await parser.parse(msg.text)
+    draft = await parser.parse(msg.text, team=_team(actor))
     if not draft["lines"]:
         return [TextReply("没看懂这条消息。下单请写客户、商品和数量，例如：\n"
                           "恒通汽修 BRK00012 前刹车片 x20 送杭州市西湖区文三路100号\n"
@@ -151,6 +152,11 @@ def _name(actor: Staff | None, msg: Incoming) -> str:
     return actor.name if actor else msg.user_id
 
 
+def _team(actor: Staff | None) -> str:
+    """Whose learnt phrases apply: the salesperson's group chat ("" is everyone)."""
+    return (actor.group_chat or "") if actor else ""
+
+
 @router.on(card_action("pick"))
 async def pick_button(msg: Incoming, action: str, arg: str, actor: Staff | None,
                       service: OrderService) -> list[Reply]:
@@ -164,10 +170,14 @@ async def pick_button(msg: Incoming, action: str, arg: str, actor: Staff | None,
         return [TextReply("好的，请补充更准确的商品或客户信息后重新发送")]
     chosen = msg.selected.get("pick", "")
     draft, asking = card.payload["draft"], card.payload["asking"]
+    phrase = (draft["lines"][asking["index"]]["name"] if asking["field"] == "line"
+              and asking["index"] < len(draft["lines"]) else "")
     if not _apply_choice(draft, asking, chosen):
         await ChatCard.filter(id=card.id).update(state="open")
         return [TextReply("请先在卡片上选择一项，再点“就是它”")]
     await ChatCard.filter(id=card.id).update(state="confirmed")
+    if phrase:  # the team's word for this product, used with high confidence next time
+        await learning.learn(_team(actor), phrase, chosen, actor.userid if actor else msg.user_id)
     replay = Incoming(kind="text", user_id=msg.user_id, chat_type=msg.chat_type,
                       chat_id=msg.chat_id, msg_id=card.payload.get("msg_id", ""),
                       transport=msg.transport)
