@@ -179,3 +179,16 @@ async def test_logistics_answer_carries_the_latest_event_and_a_link_to_forward(w
     assert f"https://ly.example/t/{out.order.no}-signed" in reply
     board = only_text(await dispatcher.feed(text("lina", "看板", "group")))
     assert "https://ly.example/dashboard?k=abc" in board
+
+
+async def test_managers_list_and_delete_learnt_aliases(dispatcher):
+    from bot import learning
+
+    row = await learning.learn("", "卡罗拉风格", "FLT00001", "zhangwei")
+    assert "只有经理" in only_text(await dispatcher.feed(text("zhangwei", "别名")))
+    listing = only_text(await dispatcher.feed(text("lina", "别名")))
+    assert f"#{row.id} 卡罗拉风格 → FLT00001" in listing
+    assert "用法" in only_text(await dispatcher.feed(text("lina", "别名 删除 x")))
+    assert "已删除" in only_text(await dispatcher.feed(text("lina", f"别名 删除 {row.id}")))
+    assert await learning.listing() == []
+    assert "不存在" in only_text(await dispatcher.feed(text("lina", f"别名 删除 {row.id}")))
