@@ -9,6 +9,7 @@ models, categories) onto those bitsets.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -132,6 +133,11 @@ def _lexicon_words() -> tuple[list[str], list[str]]:
 def canonical_term(term: str) -> str:
     """A catalogue's part word in the words the query side uses: 玻璃水 → 玻璃清洗液 (the
     query rewrites), 无骨雨刮 → 无骨雨刮片 (a trade word at the end → the canonical word)."""
+    return _canonical(term, D.GENERATION[0])
+
+
+@functools.lru_cache(maxsize=65536)
+def _canonical(term: str, generation: int) -> str:  # part words repeat across a catalogue
     rewrite_words, alias_words = _lexicon_words()
     for word in rewrite_words:
         if word in term:
