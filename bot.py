@@ -16,7 +16,7 @@ from bot import config
 
 KINDS = ("products", "customers", "warehouses", "stock", "staff")
 COMMANDS = ("serve", "import", "export", "demo", "parse", "calibrate", "migrate", "backup",
-            "stock", "keys")
+            "stock", "keys", "aliases")
 
 
 def _common(default: object) -> argparse.ArgumentParser:
@@ -76,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     from bot import keys_cli
 
     keys_cli.add_parser(sub, common)
+    from bot import aliases_cli
+
+    aliases_cli.add_parser(sub, common)
     sub.add_parser("outbox", parents=[common], add_help=False,
                    help="notifications: status, list [pending|sending|sent|dead], retry ID…|"
                         "--all-dead (see `bot.py outbox -h`)")
@@ -324,6 +327,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Nothing is logged after the key: it must stay the last word of the output.
         logging.getLogger().setLevel(logging.WARNING)
         return asyncio.run(_with_db(settings, lambda: keys_cli.run(args)))
+    if command == "aliases":
+        from bot import aliases_cli
+
+        return asyncio.run(_with_db(settings, lambda: aliases_cli.run(args)))
     jobs: dict[str, Callable[[config.Settings, argparse.Namespace], Awaitable[int]]] = {
         "import": _import, "export": _export, "demo": _demo, "calibrate": _calibrate,
         "stock": _stock}

@@ -118,6 +118,8 @@ class Settings:
     serving: ServingConfig = field(default_factory=ServingConfig)
     limits: RateLimits = field(default_factory=RateLimits)
     pricing: PricingPolicy = field(default_factory=PricingPolicy)
+    # [parser.lexicon.rewrites|terms|brands|models]: added to bot/domain/parser_lexicon.toml
+    parser_lexicon: Mapping[str, Any] = field(default_factory=dict)
 
 
 # Environment keys of the public contract (DESIGN.md §5) kept as secrets for the adapters.
@@ -144,7 +146,11 @@ def load(path: str | Path | None = None, environ: Mapping[str, str] | None = Non
     if path is not None:
         data = _merge(data, _read_toml(Path(path)))
         source = str(path)
-    return from_mapping(data, environ, source=source)
+    settings = from_mapping(data, environ, source=source)
+    from bot.domain import parser_data
+
+    parser_data.extend(settings.parser_lexicon)  # indexes built from now on use it
+    return settings
 
 
 def defaults(environ: Mapping[str, str] | None = None) -> Settings:
@@ -212,7 +218,26 @@ def from_mapping(
         serving=serving,
         limits=limits,
         pricing=_pricing(_table(data, "pricing")),
+        parser_lexicon=_parser_lexicon(_table(_table(data, "parser"), "lexicon", "parser")),
     )
+
+
+def _parser_lexicon(table: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for kind, entries in table.items():
+        where = f"parser.lexicon.{kind}"
+        if kind not in ("rewrites", "terms", "brands", "models"):
+            raise ConfigError(f"{where}: unknown table (rewrites, terms, brands, models)")
+        if not isinstance(entries, Mapping):
+            raise ConfigError(f"{where}: expected a table of word = word")
+        for word, value in entries.items():
+            ok = isinstance(value, str) or (kind == "brands" and isinstance(value, list)
+                                            and all(isinstance(v, str) for v in value))
+            if not ok or not str(word).strip():
+                raise ConfigError(f"{where}.{word}: expected a word"
+                                  + (" or a list of brands" if kind == "brands" else ""))
+        out[kind] = dict(entries)
+    return out
 
 
 def for_serving(settings: Settings, host: str, port: int, public_port: int | None

@@ -27,7 +27,9 @@ async def load_index() -> ParserIndex:
     customers = [CustomerRef(code, name, _aliases(aliases), active)
                  for code, name, aliases, active in await Customer.all().values_list(
                      "code", "name", "aliases", "active")]
-    return ParserIndex.build(products, customers)
+    from bot import learning
+
+    return ParserIndex.build(products, customers, learnt=await learning.for_index())
 
 
 async def parse_command(text: str, customer: str | None, settings: Settings) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from tortoise.models import Model
 
 MODELS = ["storage.models", "storage.wecom_models", "storage.chat_models", "storage.outbox_models",
           "storage.tracking_models", "storage.shipping_models", "storage.transit_models",
-          "storage.inbox_models", "storage.reservations", "storage.key_models"]
+          "storage.inbox_models", "storage.reservations", "storage.key_models",
+          "storage.alias_models"]
 # The WAL is checkpointed every 4000 pages (not 1000) and its file is no longer cut back to
 # 16 KB after each checkpoint (tortoise's journal_size_limit default): re-growing the file
 # and checkpointing on every ~70th order cost ~15% of intake (bench/intake.py).

@@ -35,7 +35,7 @@ from bot.domain.parser_fields import (
     take_customer_label,
     take_invoice,
 )
-from bot.domain.parser_index import CustomerRef, ParserIndex
+from bot.domain.parser_index import CustomerRef, ParserIndex, phrase_key
 from bot.domain.parser_match import LineMatch, match_item
 from bot.domain.parser_table import expand_tables
 from bot.domain.parser_text import normalize
@@ -101,11 +101,14 @@ class _Context:
     address: str | None = None
     items: list[Item] = field(default_factory=list)
     context: list[Span] = field(default_factory=list)  # a line of only brand / model words
+    team: str = ""
 
 
-def parse(text: str, index: ParserIndex, customer_code: str | None = None) -> Draft:
-    """Read an order message; `customer_code` (e.g. from --customer) overrides the text."""
-    ctx = _Context(index)
+def parse(text: str, index: ParserIndex, customer_code: str | None = None,
+          team: str = "") -> Draft:
+    """Read an order message; `customer_code` (e.g. from --customer) overrides the text;
+    `team` chooses whose learnt phrases apply (besides everyone's)."""
+    ctx = _Context(index, team=team)
     lines = expand_tables(normalize(text).split("\n"))
     for line in lines:
         _read_line(line, ctx)
@@ -113,7 +116,7 @@ def parse(text: str, index: ParserIndex, customer_code: str | None = None) -> Dr
     customer = resolve_customer(ctx.mentions, index.customers, customer_code)
     if customer.question:
         questions.append(customer.question)
-    draft_lines = [_draft_line(n, item, index, questions)
+    draft_lines = [_draft_line(n, item, index, questions, ctx.team)
                    for n, item in enumerate(ctx.items, start=1)]
     if not draft_lines:
         questions.append("没有识别到商品，请按“商品名称或编码 数量”发送")
@@ -254,8 +257,14 @@ def _one_side(item: Item, pair: str, side: str) -> Item:
 # --- draft lines ----------------------------------------------------------------------------
 
 
-def _draft_line(n: int, item: Item, index: ParserIndex, questions: list[str]) -> DraftLine:
+LEARNT_CONFIDENCE = 0.95
+
+
+def _draft_line(n: int, item: Item, index: ParserIndex, questions: list[str],
+                team: str = "") -> DraftLine:
     m = match_item(item, index)
+    if index.learnt and not item.has("sku", "badsku"):
+        m = _learnt(item, index, team) or m
     label = m.name if m.sku else (m.name or item.raw())
     qty, qty_question = _quantity(item, m)
     price = _price(item)
@@ -264,6 +273,17 @@ def _draft_line(n: int, item: Item, index: ParserIndex, questions: list[str]) ->
     if qty_question:
         questions.append(f"第{n}行“{label}”{qty_question}")
     return DraftLine(m.sku, label, qty, price, m.confidence, m.candidates if not m.sku else [])
+
+
+def _learnt(item: Item, index: ParserIndex, team: str) -> LineMatch | None:
+    """A phrase the team taught the parser (never over a SKU code written in the line)."""
+    key = phrase_key(item.raw())
+    sku = index.learnt.get((team, key)) or index.learnt.get(("", key))
+    if sku is None or sku not in index.products.by_sku:
+        return None
+    i = index.products.by_sku[sku]
+    t = index.products
+    return LineMatch(t.skus[i], t.names[i], LEARNT_CONFIDENCE, unit=t.units[i])
 
 
 def _quantity(item: Item, m: LineMatch) -> tuple[int, str | None]:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from bot.domain import parser_data as D
-from bot.domain.parser_index import ParserIndex, code_key
+from bot.domain.parser_index import ParserIndex, code_key, compact_code
 from bot.domain.parser_lexicon import Entry
 from bot.domain.parser_text import CJK, find_prices, find_quantities, find_specs, take
 
@@ -22,6 +22,9 @@ HEAD_SPECS = frozenset({"tyre", "visc", "group"})
 _SKU_TOKEN = re.compile(r"(?<![A-Z0-9])[A-Z]{2,4}\d{1,7}(?![A-Z0-9])")
 _CODE_TOKEN = re.compile(r"(?<![A-Z0-9\-./])[A-Z0-9][A-Z0-9\-./+]*[A-Z0-9+](?![A-Z0-9\-./])")
 _SPLIT_CODE = re.compile(r"(?<![\d])(\d{3}) (\d{4})(?!\d)")
+_CODE_RUN = re.compile(r"(?<![A-Z0-9])[A-Z0-9](?:[A-Z0-9\-./_]| (?=[A-Z0-9]))*")
+_PIECE = re.compile(r"\S+")
+_ITEM_WORDS = frozenset({"brand", "spec", "code", "model", "make"})
 _QTY_LIKE = re.compile(r"^[X*]\d+$")
 _RESIDUAL = re.compile(f"[{CJK}A-Z0-9+]+")
 _FILLERS = re.compile("|".join(sorted(map(re.escape, D.FILLER_WORDS), key=len, reverse=True)))
@@ -133,7 +136,46 @@ def _skus(text: str, index: ParserIndex, taken: bytearray) -> list[Span]:
         else:
             continue
         take(taken, m.start(), m.end())
+    if index.products.by_compact:
+        out += _spaced_skus(text, index, taken)
     return out
+
+
+def _spaced_skus(text: str, index: ParserIndex, taken: bytearray) -> list[Span]:
+    """SKUs written in another case or with other separators or spaces (flt oc 3302,
+    0986AB1234, BAT70-L): the longest run of pieces whose letters and digits are a SKU's."""
+    out = []
+    for run in _CODE_RUN.finditer(text):
+        pieces = [(run.start() + m.start(), run.start() + m.end(), m[0])
+                  for m in _PIECE.finditer(run[0])]
+        i = 0
+        while i < len(pieces):
+            for j in range(len(pieces), i, -1):
+                start, end = pieces[i][0], pieces[j - 1][1]
+                if any(taken[start:end]):
+                    continue
+                sku = index.sku_for("".join(p[2] for p in pieces[i:j]))
+                if sku is not None:
+                    out.append(Span("sku", sku, start, end))
+                    take(taken, start, end)
+                    i = j - 1
+                    break
+            else:
+                start, end, token = pieces[i]
+                if _bad_sku(token, index) and not any(taken[start:end]):
+                    out.append(Span("badsku", token, start, end))
+                    take(taken, start, end)
+            i += 1
+    return out
+
+
+def _bad_sku(token: str, index: ParserIndex) -> bool:
+    """FLT-OC-9999: shaped like the catalogue's SKUs (separators, first four characters) but
+    not one of them, nor a part number in a product name."""
+    t = index.products
+    key = compact_code(token)
+    return (len(key) >= 6 and key[:4] in t.compact_prefixes and key != token
+            and code_key(token) not in t.code)
 
 
 def _codes(text: str, index: ParserIndex, taken: bytearray) -> list[Span]:
@@ -192,7 +234,13 @@ def segment(spans: list[Span], text: str) -> list[Item]:
     items: list[Item] = []
     cur, buffered = Item(text=text), list[Span]()
     for sp in spans:
-        if sp.is_head and _starts_new(cur, sp):
+        if sp.kind == "qty" and sp.strong and sp.unit and (cut := _second_item(cur, buffered)):
+            # 骆驼70AH 2个 瓦尔塔45AH 1个, H7 LED 2个 H4 10个: product words, then a quantity
+            # with its unit, after an item that has one are another item
+            first, rest = cut
+            items.append(Item(first, text))
+            cur, buffered = Item([*rest, sp], text), []
+        elif sp.is_head and _starts_new(cur, sp):
             moved = buffered if cur.complete else _adjacent_prefix(cur, sp)
             items.append(cur)
             cur, buffered = Item(moved, text), []
@@ -209,6 +257,19 @@ def segment(spans: list[Span], text: str) -> list[Item]:
     cur.spans.extend(buffered)
     items.append(cur)
     return _merge_refinements([i for i in items if i.spans])
+
+
+def _second_item(cur: Item, buffered: list[Span]) -> tuple[list[Span], list[Span]] | None:
+    pending = cur.spans + buffered
+    last = max((i for i, s in enumerate(pending) if s.kind == "qty" and s.strong and s.unit),
+               default=None)
+    if last is None:
+        return None
+    start = next((i for i in range(last + 1, len(pending))
+                  if pending[i].kind in _ITEM_WORDS or pending[i].is_head), None)
+    if start is None:
+        return None
+    return pending[:start], pending[start:]
 
 
 def _merge_refinements(items: list[Item]) -> list[Item]:

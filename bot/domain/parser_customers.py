@@ -23,6 +23,7 @@ class CustomerRef:
 class CustomerTable:
     refs: list[CustomerRef] = field(default_factory=list)
     by_code: dict[str, int] = field(default_factory=dict)
+    by_compact: dict[str, str] = field(default_factory=dict)  # KH001 → KH-001
     exact: dict[str, list[int]] = field(default_factory=dict)  # name or alias → customers
     exact_is_name: dict[str, bool] = field(default_factory=dict)
     lexicon: Lexicon = field(default_factory=lambda: Lexicon({}))
@@ -38,7 +39,11 @@ def build_customers(customers: Iterable[CustomerRef]) -> CustomerTable:
     owners: dict[str, set[int]] = defaultdict(set)
     for i, c in enumerate(customers):
         t.refs.append(c)
-        t.by_code[normalize_name(c.code).strip()] = i
+        code = normalize_name(c.code).strip()
+        t.by_code[code] = i
+        compact = "".join(ch for ch in code if ch.isascii() and ch.isalnum())
+        if compact != code and len(compact) >= 3:
+            t.by_compact[compact] = code
         strings = tuple(dict.fromkeys(
             normalize_name(s).strip() for s in (c.name, *c.aliases) if s and s.strip()))
         t.strings.append(strings)

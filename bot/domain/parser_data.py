@@ -5,32 +5,58 @@ Everything here is plain data, already in the parser's normal form (NFKC, ASCII 
 
 from __future__ import annotations
 
+import tomllib
+import unicodedata
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+# The synonym lexicon is a shipped, editable data file; config.toml extends it
+# ([parser.lexicon.rewrites|terms|brands|models], applied by `extend`).
+LEXICON_PATH = Path(__file__).with_name("parser_lexicon.toml")
+
+
+def _norm(word: object) -> str:
+    return unicodedata.normalize("NFKC", str(word)).strip().upper()
+
+
+def _rewrites(table: Mapping[str, Any]) -> dict[str, str]:
+    return {_norm(k): _norm(v) for k, v in table.items() if _norm(k) and _norm(v)}
+
+
+def _brands(table: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    out: dict[str, tuple[str, ...]] = {}
+    for k, v in table.items():
+        names = [v] if isinstance(v, str) else list(v)
+        if _norm(k) and names:
+            out[_norm(k)] = tuple(_norm(n) for n in names)
+    return out
+
+
+with LEXICON_PATH.open("rb") as _fh:
+    _LEXICON: dict[str, Any] = tomllib.load(_fh)
+
+GENERATION = [0]  # bumped by `extend`: compiled forms of the tables are rebuilt
+
+
+def extend(extra: Mapping[str, Any]) -> None:
+    """Add or override lexicon entries (config.toml [parser.lexicon]); indexes built after
+    this call use them."""
+    if not extra:
+        return
+    TEXT_REWRITES.update(_rewrites(extra.get("rewrites", {})))
+    TERM_ALIASES.update(_rewrites(extra.get("terms", {})))
+    MODEL_ALIASES.update(_rewrites(extra.get("models", {})))
+    BRAND_ALIASES.update(_brands(extra.get("brands", {})))
+    GENERATION[0] += 1
+
 # ---------------------------------------------------------------------------------------
 # Products
 # ---------------------------------------------------------------------------------------
 
 # Plain character-level rewrites applied to the query text before anything else: regional
 # and trade words for the same part. Applied longest first, in one pass.
-TEXT_REWRITES: dict[str, str] = {
-    "滤芯": "滤清器",
-    "滤心": "滤清器",
-    "滤网": "滤清器",
-    "避震": "减震",
-    "减振": "减震",
-    "雨刷": "雨刮",
-    "刹车皮": "刹车片",
-    "来令片": "刹车片",
-    "制动片": "刹车片",
-    "刹车块": "刹车片",
-    "制动盘": "刹车盘",
-    "刹车碟": "刹车盘",
-    "汽油滤清器": "燃油滤清器",
-    "波箱油": "变速箱油",
-    "制动液": "刹车油",
-    "防冻液": "冷却液",
-    "玻璃水": "玻璃清洗液",
-    "燃油宝": "燃油系统清洁剂",
-}
+TEXT_REWRITES: dict[str, str] = _rewrites(_LEXICON.get("rewrites", {}))
 
 # Rewrites that need a pattern: 前氧 is the front oxygen sensor (but 前氧传感器 stays).
 REGEX_REWRITES: tuple[tuple[str, str], ...] = (
@@ -39,67 +65,7 @@ REGEX_REWRITES: tuple[tuple[str, str], ...] = (
 
 # Abbreviations and trade names of a part type: query word → a word of the catalogue. The
 # target is matched like a typed word (it selects every product term ending with it).
-TERM_ALIASES: dict[str, str] = {
-    "空滤": "空气滤清器",
-    "空气格": "空气滤清器",
-    "机滤": "机油滤清器",
-    "机油格": "机油滤清器",
-    "油格": "机油滤清器",
-    "空调滤": "空调滤清器",
-    "空调格": "空调滤清器",
-    "冷气格": "空调滤清器",
-    "汽滤": "燃油滤清器",
-    "汽油滤": "燃油滤清器",
-    "汽油格": "燃油滤清器",
-    "燃油滤": "燃油滤清器",
-    "电瓶": "蓄电池",
-    "电池": "蓄电池",
-    "火嘴": "火花塞",
-    "雨刮": "雨刮片",
-    "雨刮器": "雨刮片",
-    "减震": "减震器",
-    "减震顶胶": "减震器顶胶",
-    "大灯": "大灯总成",
-    "前大灯": "大灯总成",
-    "尾灯": "尾灯总成",
-    "雾灯": "雾灯总成",
-    "正时套件": "正时皮带套件",
-    "正时皮带": "正时皮带套件",
-    "正时链条": "正时链条套件",
-    "正时链": "正时链条套件",
-    "外皮带": "发动机皮带",
-    "发电机皮带": "发动机皮带",
-    "多楔带": "发动机皮带",
-    "离合片": "离合器片",
-    "离合三件套": "离合器三件套",
-    "离合器套装": "离合器三件套",
-    "分离轴承": "离合器分离轴承",
-    "高压包": "点火线圈",
-    "高压线": "高压点火线",
-    "下支臂": "下摆臂",
-    "摆臂球头": "下摆臂球头",
-    "外球头": "转向拉杆球头",
-    "方向机球头": "转向拉杆球头",
-    "横拉杆球头": "转向拉杆球头",
-    "平衡杆球头": "平衡杆连杆",
-    "稳定杆连杆": "平衡杆连杆",
-    "含氧传感器": "氧传感器",
-    "氧传感": "氧传感器",
-    "ABS传感器": "ABS轮速传感器",
-    "轮速传感器": "ABS轮速传感器",
-    "曲轴传感器": "曲轴位置传感器",
-    "进气压力": "进气压力传感器",
-    "水箱": "散热器水箱",
-    "散热器": "散热器水箱",
-    "电子扇": "电子扇总成",
-    "风扇": "电子扇总成",
-    "冷却液": "发动机冷却液",
-    "清洁剂": "燃油系统清洁剂",
-    "卤素灯": "卤素灯泡",
-    "氙气灯": "氙气灯泡",
-    "LED灯": "LED大灯灯泡",
-    "LED大灯": "LED大灯灯泡",
-}
+TERM_ALIASES: dict[str, str] = _rewrites(_LEXICON.get("terms", {}))
 
 # Words that name a whole category (no product name carries them): word → category code.
 CATEGORY_WORDS: dict[str, str] = {
@@ -127,44 +93,12 @@ MAKES: tuple[str, ...] = (
 )
 
 # More ways to write a model: query word → model as the catalogue writes it (without make).
-MODEL_ALIASES: dict[str, str] = {
-    "RAV4": "RAV4荣放",
-    "荣放": "RAV4荣放",
-    "CRV": "CR-V",
-    "途观": "途观L",
-    "秦PLUS": "秦PLUS",
-    "秦": "秦PLUS",
-    "宋PLUS": "宋PLUS",
-    "宋": "宋PLUS",
-    "汉": "汉",
-    "科鲁兹": "科鲁兹",
-    "宏光": "宏光",
-    "宏光MINI": "宏光",
-    "帝豪GL": "帝豪",
-    "亚洲龙": "亚洲龙",
-    "卡罗拉双擎": "卡罗拉",
-    "迈腾B8": "迈腾",
-    "新朗逸": "朗逸",
-    "朗逸PLUS": "朗逸",
-}
+MODEL_ALIASES: dict[str, str] = _rewrites(_LEXICON.get("models", {}))
 # Models too short to be recognised without their make (汉 alone is too common a character).
 MODELS_NEED_MAKE: frozenset[str] = frozenset({"汉", "秦", "宋"})
 
 # Brand names in other scripts or short forms: query word → brand as the catalogue writes it.
-BRAND_ALIASES: dict[str, tuple[str, ...]] = {
-    "BOSCH": ("博世",), "MANN": ("曼牌",), "MAHLE": ("马勒",), "HENGST": ("汉格斯特",),
-    "DENSO": ("电装",), "CHAMPION": ("冠军",), "BREMBO": ("布雷博",), "FERODO": ("菲罗多",),
-    "TRW": ("TRW天合",), "天合": ("TRW天合",), "ADVICS": ("爱德克斯",), "VALEO": ("法雷奥",),
-    "MICHELIN": ("米其林",), "HELLA": ("海拉",), "KOITO": ("小糸",), "GATES": ("盖茨",),
-    "CONTINENTAL": ("大陆马牌", "马牌"), "马牌": ("大陆马牌", "马牌"), "大陆": ("大陆马牌",),
-    "IWIS": ("伊维氏",), "SACHS": ("萨克斯",), "KYB": ("凯迪",), "MONROE": ("蒙诺",),
-    "BILSTEIN": ("倍适登",), "LUK": ("鲁克",), "DELPHI": ("德尔福",), "ZF": ("采埃孚伦福德",),
-    "伦福德": ("采埃孚伦福德",), "采埃孚": ("采埃孚伦福德",), "LEMFORDER": ("采埃孚伦福德",),
-    "GRAF": ("格拉夫",), "MOBIL": ("美孚",), "SHELL": ("壳牌",), "CASTROL": ("嘉实多",),
-    "BRIDGESTONE": ("普利司通",), "GOODYEAR": ("固特异",), "PIRELLI": ("倍耐力",),
-    "HANKOOK": ("韩泰",), "MAXXIS": ("玛吉斯",), "VARTA": ("瓦尔塔",), "YUASA": ("汤浅",),
-    "OSRAM": ("欧司朗",), "PHILIPS": ("飞利浦",), "NGK": ("NGK",), "INA": ("INA",),
-}
+BRAND_ALIASES: dict[str, tuple[str, ...]] = _brands(_LEXICON.get("brands", {}))
 
 # Positions as written in product names (prefix of the part word), longest first.
 POSITIONS: tuple[str, ...] = ("左前", "右前", "左后", "右后", "前", "后", "左", "右")

@@ -18,6 +18,7 @@ from bot.domain.parser_index import ParserIndex
 
 _CUSTOMER_LABEL = re.compile(
     r"(?:" + "|".join(sorted(D.CUSTOMER_LABELS, key=len, reverse=True)) + r")\s*[:：]?\s*")
+_LOOSE_CUSTOMER_CODE = re.compile(r"(?<![A-Z0-9\-])[A-Z]{1,4}[-_./ ]?\d{2,6}(?![A-Z0-9\-])")
 _CUSTOMER_CODE = re.compile(r"(?<![A-Z0-9])[A-Z]{1,3}\d{3,6}(?![A-Z0-9])")
 _ADDRESS_LABEL = re.compile(
     r"(?:" + "|".join(sorted(D.ADDRESS_LABELS, key=len, reverse=True)) + r")\s*[:：]?\s*")
@@ -159,6 +160,12 @@ def take_customer(chunk: str, index: ParserIndex, mentions: list[CustomerMention
         if m[0] in table.by_code and (label or not _is_part_number(m[0], chunk, index)):
             mentions.append(CustomerMention("code", [table.by_code[m[0]]], m[0]))
             chunk = blank(chunk, m.start(), m.end())
+    if table.by_compact:
+        for m in _LOOSE_CUSTOMER_CODE.finditer(chunk):
+            code = table.by_compact.get("".join(ch for ch in m[0] if ch.isalnum()))
+            if code is not None and (label or not _is_part_number(code, chunk, index)):
+                mentions.append(CustomerMention("code", [table.by_code[code]], code))
+                chunk = blank(chunk, m.start(), m.end())
     taken = bytearray(len(chunk))
     for entry, start, end in table.lexicon.scan(chunk, taken):
         kind = "name" if table.exact_is_name.get(entry.key) else "alias"

@@ -9,6 +9,7 @@ models, categories) onto those bitsets.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -74,6 +75,23 @@ def sku_key(text: str) -> tuple[str, int] | None:
     return (m[1], int(m[2])) if m else None
 
 
+def compact_code(text: str) -> str:
+    """A code with case, separators and spaces taken out (bosch-p85020 → BOSCHP85020); ""
+    when too short or without a digit and a letter to be told from ordinary words."""
+    key = "".join(ch for ch in text.upper() if ch.isascii() and ch.isalnum())
+    if len(key) < 4 or not any(c.isdigit() for c in key) or not any(c.isalpha() for c in key):
+        return ""
+    return key
+
+
+def phrase_key(text: str) -> str:
+    """A phrase as the learnt aliases store it: the query's normal form, letters and digits
+    only (博世 刹车片 x4 and 博世刹车片 are the same phrase only without the quantity)."""
+    from bot.domain.parser_text import normalize
+
+    return "".join(ch for ch in normalize(text) if ch.isalnum())
+
+
 def split_fitment(text: str) -> list[tuple[str, str]]:
     """大众朗逸/速腾 → [(大众, 朗逸), (大众, 速腾)]: a model without a make keeps the last make."""
     out: list[tuple[str, str]] = []
@@ -98,6 +116,37 @@ def strip_position(token: str) -> tuple[str, str]:
         if token.startswith(pos) and len(rest) >= 2 and any(is_cjk(c) for c in rest):
             return pos, rest
     return "", token
+
+
+_WORD_CACHE: dict[int, tuple[list[str], list[str]]] = {}
+
+
+def _lexicon_words() -> tuple[list[str], list[str]]:
+    gen = D.GENERATION[0]
+    if gen not in _WORD_CACHE:
+        _WORD_CACHE.clear()
+        _WORD_CACHE[gen] = (sorted(D.TEXT_REWRITES, key=len, reverse=True),
+                            sorted(D.TERM_ALIASES, key=len, reverse=True))
+    return _WORD_CACHE[gen]
+
+
+def canonical_term(term: str) -> str:
+    """A catalogue's part word in the words the query side uses: 玻璃水 → 玻璃清洗液 (the
+    query rewrites), 无骨雨刮 → 无骨雨刮片 (a trade word at the end → the canonical word)."""
+    return _canonical(term, D.GENERATION[0])
+
+
+@functools.lru_cache(maxsize=65536)
+def _canonical(term: str, generation: int) -> str:  # part words repeat across a catalogue
+    rewrite_words, alias_words = _lexicon_words()
+    for word in rewrite_words:
+        if word in term:
+            term = term.replace(word, D.TEXT_REWRITES[word])
+    for alias in alias_words:
+        target = D.TERM_ALIASES[alias]
+        if term.endswith(alias) and not term.endswith(target):
+            return term[:-len(alias)] + target
+    return term
 
 
 def is_typeish(term: str) -> bool:
@@ -126,6 +175,8 @@ def product_features(p: ProductLike) -> _ProductFeatures:
     models = normalize_name(p.models).strip()
     fitment_tokens = {models, *models.split("/")}
     terms, words, position, digits = [], [], "", []
+    fitments = [] if models in UNIVERSAL_MODELS else split_fitment(models)
+    fitment_tokens |= {model for _, model in fitments}
     for tok in "".join(masked).split():
         if tok in (brand, models) or tok in fitment_tokens:
             continue
@@ -135,13 +186,17 @@ def product_features(p: ProductLike) -> _ProductFeatures:
         if not any(is_cjk(c) for c in tok):
             words.append(tok)
             continue
-        pos, term = strip_position(tok)
+        if tok in D.POSITIONS:  # 博世刹车片 前 朗逸: a position written apart
+            position = position or tok
+            continue
+        if brand and tok.startswith(brand) and len(tok) > len(brand) + 1:
+            tok = tok[len(brand):]  # 弗列加机油滤清器: the brand glued to the part word
+        pos, term = strip_position(canonical_term(tok))
         position = position or pos
         terms.append(term)
     codes = [code_key(t) for t in digits if len(code_key(t)) >= 3]
     if len(digits) >= 2 and all(t.isdigit() for t in digits[-2:]):
         codes.append(digits[-2] + digits[-1])  # INA writes 534 0837
-    fitments = [] if models in UNIVERSAL_MODELS else split_fitment(models)
     return _ProductFeatures(brand, terms, position, fitments,
                             [(h.kind, h.value) for h in specs], codes, name, words)
 
@@ -201,7 +256,9 @@ class ProductTable:
     bigram: dict[object, int] = field(default_factory=dict)
     by_sku: dict[str, int] = field(default_factory=dict)
     by_sku_key: dict[tuple[str, int], str] = field(default_factory=dict)
+    by_compact: dict[str, str] = field(default_factory=dict)  # FLTOC3302 → FLT-OC-3302
     sku_prefixes: frozenset[str] = frozenset()  # BRK, FLT …: a code of this shape is a SKU
+    compact_prefixes: frozenset[str] = frozenset()  # FLTO, 0986 …: the same for other shapes
     inactive: dict[str, str] = field(default_factory=dict)  # sku → name
     fitments: set[tuple[str, str]] = field(default_factory=set)  # (make, model)
     vocab: str = ""  # every catalogue word, to tell a product word from chat in leftovers
@@ -225,6 +282,8 @@ def build_products(products: Iterable[ProductLike]) -> tuple[ProductTable, dict[
             t.inactive[sku] = p.name
             if (k := sku_key(sku)) is not None:
                 t.by_sku_key.setdefault(k, sku)
+            if (c := compact_code(sku)) and c != sku:
+                t.by_compact.setdefault(c, sku)
             continue
         i = len(t.skus)
         f = product_features(p)
@@ -235,6 +294,8 @@ def build_products(products: Iterable[ProductLike]) -> tuple[ProductTable, dict[
         t.by_sku[sku] = i
         if (k := sku_key(sku)) is not None:
             t.by_sku_key[k] = sku
+        if (c := compact_code(sku)) and c != sku:
+            t.by_compact[c] = sku if t.by_compact.get(c, sku) == sku else ""
         _index_product(acc, universal, i, f, normalize_name(p.category).strip())
         t.fitments.update(f.fitments)
         ascii_words.update(f.words)
@@ -243,6 +304,7 @@ def build_products(products: Iterable[ProductLike]) -> tuple[ProductTable, dict[
         setattr(t, kind, bits.build(size))
     t.all_bits = (1 << size) - 1
     t.sku_prefixes = frozenset(k[0] for k in t.by_sku_key)
+    t.compact_prefixes = frozenset(k[:4] for k in t.by_compact)
     t.universal = to_bits(universal, size)
     words = _lexicon_entries(t)
     t.vocab = "\n".join([*words, *(str(k) for k in t.brand), *ascii_words])
@@ -308,8 +370,11 @@ def _brand_entries(t: ProductTable, words: dict[str, Entry]) -> None:
         bits = 0
         for b in brands:
             bits |= t.brand.get(b, 0)
-        if bits:
-            words.setdefault(alias, Entry("brand", "/".join(brands), bits))
+        # a known brand this catalogue does not carry still counts: 米其林 asked of a
+        # catalogue without it fits nothing, and is never matched as another tyre
+        words.setdefault(alias, Entry("brand", "/".join(brands), bits))
+        for b in brands:
+            words.setdefault(b, Entry("brand", b, t.brand.get(b, 0)))
 
 
 def _model_entries(t: ProductTable, words: dict[str, Entry]) -> None:
@@ -338,10 +403,13 @@ class ParserIndex:
     lexicon: Lexicon
     customers: CustomerTable
     geocoder: Geocoder
+    # (team, phrase key) → SKU: phrases a team taught the parser (see `phrase_key`)
+    learnt: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @classmethod
     def build(cls, products: Iterable[ProductLike], customers: Iterable[CustomerRef],
-              geocoder: Geocoder | None = None) -> ParserIndex:
+              geocoder: Geocoder | None = None,
+              learnt: Iterable[tuple[str, str, str]] = ()) -> ParserIndex:
         """Index the active products and all customers. `geocoder` places an address
         (default: integrations.geocode.parse, offline)."""
         table, words = build_products(products)
@@ -349,7 +417,10 @@ class ParserIndex:
             from integrations.geocode import parse as geocode_parse
 
             geocoder = geocode_parse
-        return cls(table, Lexicon(words), build_customers(customers), geocoder)
+        known = {(team, phrase_key(phrase)): sku for team, phrase, sku in learnt
+                 if normalize_name(sku).strip() in table.by_sku}
+        return cls(table, Lexicon(words), build_customers(customers), geocoder,
+                   {k: normalize_name(v).strip() for k, v in known.items() if k[1]})
 
     def __repr__(self) -> str:
         return f"<ParserIndex {self.products!r}, {len(self.customers.refs)} customers>"
@@ -358,5 +429,12 @@ class ParserIndex:
         """The catalogue SKU written as `text` (exact, or the same letters and number)."""
         if text in self.products.by_sku or text in self.products.inactive:
             return text
+        t = self.products
         key = sku_key(text)
-        return self.products.by_sku_key.get(key) if key else None
+        found = t.by_sku_key.get(key) if key else None
+        if found:
+            return found
+        compact = compact_code(text)
+        if compact in t.by_sku or compact in t.inactive:
+            return compact
+        return t.by_compact.get(compact) or None

@@ -14,6 +14,7 @@ from bot.domain import parser_data as D
 
 HEADER_WORDS: dict[str, tuple[str, ...]] = {
     "seq": ("序号", "NO.", "NO", "#", "行号"),
+    "customer": ("客户", "客户名称", "客户编码", "客户简称", "购货单位"),
     "sku": ("商品编码", "产品编码", "物料编码", "商品编号", "编码", "SKU", "货号", "料号", "编号"),
     "name": ("商品名称", "产品名称", "配件名称", "名称", "品名", "商品", "配件", "产品", "描述"),
     "brand": ("品牌",),
@@ -83,6 +84,8 @@ def row_to_line(line: str, kinds: list[str | None], sep: str) -> str | None:
     text = " ".join(values[k] for k in TEXT_COLUMNS if values.get(k))
     if not text:
         return None
+    if customer := values.get("customer", "").strip():
+        text = f"客户:{customer}\n{text}"  # a line of its own, read like a typed one
     qty = values.get("qty", "")
     unit = values.get("unit", "") if values.get("unit", "") in _UNIT_WORDS else ""
     if m := _QTY_CELL.match(qty.strip()):
@@ -133,7 +136,7 @@ def expand_tables(lines: list[str]) -> list[str]:
             if row is None:
                 current = None
             else:
-                out.append(row)
+                out.extend(row.split("\n"))
                 continue
         out.append(line)
     return out

@@ -22,7 +22,15 @@ _TRANSLATE = str.maketrans({
     "～": "~", "\u3000": " ", "\xa0": " ", "\r": "\n",
 })
 _THOUSANDS = re.compile(r"(?<=[0-9０-９])，(?=[0-9０-９]{3}(?![0-9０-９]))")
-_REWRITE = re.compile("|".join(sorted(map(re.escape, D.TEXT_REWRITES), key=len, reverse=True)))
+_REWRITE_CACHE: list[tuple[int, re.Pattern[str]]] = []
+
+
+def _rewrite_re() -> re.Pattern[str]:
+    """The query rewrites as one pattern, longest first (rebuilt when the lexicon changes)."""
+    if not _REWRITE_CACHE or _REWRITE_CACHE[0][0] != D.GENERATION[0]:
+        words = sorted(map(re.escape, D.TEXT_REWRITES), key=len, reverse=True)
+        _REWRITE_CACHE[:] = [(D.GENERATION[0], re.compile("|".join(words)))]
+    return _REWRITE_CACHE[0][1]
 CJK = "\u4e00-\u9fff"
 
 
@@ -31,7 +39,7 @@ _REGEX_REWRITES = tuple((re.compile(p), r) for p, r in D.REGEX_REWRITES)
 
 def normalize(text: str) -> str:
     """Normal form for matching; the query side also gets the trade-word rewrites."""
-    text = _REWRITE.sub(lambda m: D.TEXT_REWRITES[m[0]], normalize_name(text))
+    text = _rewrite_re().sub(lambda m: D.TEXT_REWRITES[m[0]], normalize_name(text))
     for pattern, replacement in _REGEX_REWRITES:
         text = pattern.sub(replacement, text)
     return text

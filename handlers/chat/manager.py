@@ -1,11 +1,12 @@
-"""Manager commands in group chats: 加急, 放行, 看板. Others are told why they are refused."""
+"""Manager commands in group chats: 加急, 放行, 看板; 别名 (learnt aliases) in any chat.
+Others are told why they are refused."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
 
-from bot import chatreads
+from bot import chatreads, learning
 from bot.dispatch import Incoming, Reply, Router, TextReply, chat, command, role
 from bot.domain import fmt
 from bot.domain.orders import IllegalTransition
@@ -15,7 +16,33 @@ from handlers.chat.views import ChatLinks, promise_text
 from storage.models import Staff
 
 router = Router("manager")
-MANAGER_COMMANDS = ("加急", "放行", "看板")
+MANAGER_COMMANDS = ("加急", "放行", "看板", "别名")
+
+
+@router.on(role(*APPROVERS), command("别名"))
+async def aliases(msg: Incoming, args: str, actor: Staff) -> list[Reply]:
+    """别名: the phrases teams taught the parser; 别名 删除 ID forgets one."""
+    what, _, rest = args.strip().partition(" ")
+    if what in ("删除", "删", "delete"):
+        if not rest.strip().lstrip("#").isdigit():
+            return [TextReply("用法：别名 删除 编号（编号见“别名”列表）")]
+        alias_id = int(rest.strip().lstrip("#"))
+        if await learning.delete(alias_id):
+            return [TextReply(f"已删除别名 #{alias_id}，下次将按商品库重新识别")]
+        return [TextReply(f"别名 #{alias_id} 不存在")]
+    if what:
+        return [TextReply("用法：别名（列出学到的叫法）；别名 删除 编号")]
+    rows = await learning.listing()
+    if not rows:
+        return [TextReply("还没有学到的别名。业务员在选择卡片上选定商品后，叫法会被记住。")]
+    listed = [f"#{r.id} {r.label} → {r.target}（{r.team or '全部'}，{r.learnt_by}）"
+              for r in rows[:MAX_ALIASES_LISTED]]
+    more = f"\n……共{len(rows)}条，可用 python bot.py aliases list 查看全部" \
+        if len(rows) > MAX_ALIASES_LISTED else ""
+    return [TextReply("学到的别名：\n" + "\n".join(listed) + more + "\n删除：别名 删除 编号")]
+
+
+MAX_ALIASES_LISTED = 30
 
 
 _ORDER_NO = re.compile(r"^\s*([A-Za-z]{2}\d{6,})\s*")
@@ -94,7 +121,7 @@ def _is_manager_command(msg: Incoming, data: object) -> bool:
 @router.on(_is_manager_command)
 async def refused(msg: Incoming, actor: Staff | None) -> list[Reply]:
     if actor is None or not is_manager(actor.role):
-        return [TextReply("加急、放行、看板只有经理可以使用。"
+        return [TextReply("加急、放行、看板、别名只有经理可以使用。"
                           + ("" if actor else "你的企业微信账号不在员工名单中，请联系管理员。"))]
     return [TextReply("加急、放行、看板请在群聊中@我使用。")]
 

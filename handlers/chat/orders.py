@@ -7,6 +7,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
+from bot import learning
 from bot.dispatch import (
     CardReply,
     Incoming,
@@ -44,7 +45,7 @@ async def place_from_text(msg: Incoming, actor: Staff | None, service: OrderServ
     if bad := _BAD_QTY.search(msg.text):
         return [TextReply(f"数量“{bad[0].strip()}”不对：数量必须是大于0的整数，例如 x20。"
                           "请改好后重新发送。")]
-    draft = await parser.parse(msg.text)
+    draft = await parser.parse(msg.text, team=_team(actor))
     unknown = await _unknown_codes(msg.text, service)
     if not draft["lines"]:
         if unknown:
@@ -237,6 +238,11 @@ def _name(actor: Staff | None, msg: Incoming) -> str:
     return actor.name if actor else msg.user_id
 
 
+def _team(actor: Staff | None) -> str:
+    """Whose learnt phrases apply: the salesperson's group chat ("" is everyone)."""
+    return (actor.group_chat or "") if actor else ""
+
+
 @router.on(card_action("pick"))
 async def pick_button(msg: Incoming, action: str, arg: str, actor: Staff | None,
                       service: OrderService) -> list[Reply]:
@@ -255,10 +261,14 @@ async def pick_button(msg: Incoming, action: str, arg: str, actor: Staff | None,
                           "不知道编码可以先发“查库存 名称”查询。")]
     chosen = msg.selected.get("pick", "")
     draft, asking = card.payload["draft"], card.payload["asking"]
+    phrase = (draft["lines"][asking["index"]]["name"] if asking["field"] == "line"
+              and asking["index"] < len(draft["lines"]) else "")
     if not _apply_choice(draft, asking, chosen):
         await ChatCard.filter(id=card.id).update(state="open")
         return [TextReply("请先在卡片上选择一项，再点“就是它”")]
     await ChatCard.filter(id=card.id).update(state="confirmed")
+    if phrase:  # the team's word for this product, used with high confidence next time
+        await learning.learn(_team(actor), phrase, chosen, actor.userid if actor else msg.user_id)
     replay = Incoming(kind="text", user_id=msg.user_id, chat_type=msg.chat_type,
                       chat_id=msg.chat_id, msg_id=card.payload.get("msg_id", ""),
                       transport=msg.transport)

@@ -3,7 +3,6 @@ plus a few over the 18,000-SKU demo catalogue."""
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from typing import Any
 
@@ -466,13 +465,16 @@ def demo_index() -> ParserIndex:
     return ParserIndex.build(products, customers)
 
 
-def test_index_over_18000_products_builds_at_start_up_speed() -> None:
+def test_index_over_18000_products_finds_the_last_and_first_product() -> None:
+    """The whole demo catalogue is indexed (build time: bench/parser.py, bench/parser_eval.py)."""
     data = build_demo(config.defaults())
     products = [ProductInfo(i + 1, p["sku"], p["name"], p["category"], p["brand"], p["unit"],
                             p["price"], p["models"], True) for i, p in enumerate(data.products)]
-    start = time.perf_counter()
-    ParserIndex.build(products, [CustomerRef("C0001", "杭州精诚汽修厂")])
-    assert time.perf_counter() - start < 3.0  # target 2 s; slack for a loaded CI machine
+    assert len(products) >= 18_000
+    index = ParserIndex.build(products, [CustomerRef("C0001", "杭州精诚汽修厂")])
+    for p in (products[0], products[-1]):
+        line = parse(f"C0001 {p.sku} 2{p.unit}", index).to_json()["lines"][0]
+        assert (line["sku"], line["qty"]) == (p.sku, 2)
 
 
 def test_demo_catalogue_brief_example(demo_index: ParserIndex) -> None:

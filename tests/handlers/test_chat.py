@@ -179,3 +179,39 @@ async def test_logistics_answer_carries_the_latest_event_and_a_link_to_forward(w
     assert f"https://ly.example/t/{out.order.no}-signed" in reply
     board = only_text(await dispatcher.feed(text("lina", "看板", "group")))
     assert "https://ly.example/dashboard?k=abc" in board
+
+
+async def test_managers_list_and_delete_learnt_aliases(dispatcher):
+    from bot import learning
+
+    row = await learning.learn("", "卡罗拉风格", "FLT00001", "zhangwei")
+    assert "只有经理" in only_text(await dispatcher.feed(text("zhangwei", "别名")))
+    listing = only_text(await dispatcher.feed(text("lina", "别名")))
+    assert f"#{row.id} 卡罗拉风格 → FLT00001" in listing
+    assert "用法" in only_text(await dispatcher.feed(text("lina", "别名 删除 x")))
+    assert "已删除" in only_text(await dispatcher.feed(text("lina", f"别名 删除 {row.id}")))
+    assert await learning.listing() == []
+    assert "不存在" in only_text(await dispatcher.feed(text("lina", f"别名 删除 {row.id}")))
+
+
+async def test_a_picked_candidate_is_learnt_and_used_on_the_next_message(dispatcher):
+    from decimal import Decimal
+
+    from bot import learning
+    from storage.models import OrderLine, Product
+
+    await Product.create(sku="BRK00002", name="博世 后刹车片 大众朗逸 0986AB1235",
+                         category="BRK", price=Decimal("100.00"))
+    ask = await place_card(dispatcher, f"C0001 博世朗逸刹车片 x4 {ADDRESS}")
+    assert ask["task_id"].startswith("ASK")  # front or rear: a choice card
+    replies = await dispatcher.feed(click("zhangwei", f"pick:choose:{ask['task_id']}",
+                                          ask["task_id"], {"pick": "BRK00002"}))
+    assert isinstance(replies[0], CardReply) and not replies[0].card["task_id"].startswith("ASK")
+    [alias] = await learning.listing()
+    assert (alias.target, alias.learnt_by) == ("BRK00002", "zhangwei")
+
+    card = await place_card(dispatcher, f"C0001 博世朗逸刹车片 x2 {ADDRESS}", msg_id="m2")
+    assert not card["task_id"].startswith("ASK")  # no question this time
+    lines = await OrderLine.filter(order__channel="wecom").order_by("id").values_list(
+        "product__sku", "qty")
+    assert lines[-1] == ("BRK00002", 2), lines

@@ -1,0 +1,85 @@
+"""Carrier coverage and lanes: who can deliver to a destination, and how long it takes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from bot.config import CarrierConfig, Settings
+from bot.domain.allocation import Destination, WarehouseInfo, in_places
+
+
+def covers(carrier: CarrierConfig, dest: Destination, regions: Mapping[str, frozenset[str]]
+           ) -> bool:
+    return (in_places(dest, carrier.coverage, regions)
+            and not in_places(dest, carrier.exclude, regions))
+
+
+def covering_carriers(dest: Destination, settings: Settings) -> list[str]:
+    return [code for code, c in settings.carriers.items() if covers(c, dest, settings.regions)]
+
+
+def choose_carrier(dest: Destination, preference: Sequence[str], settings: Settings) -> str | None:
+    """First carrier of the rule's preference that covers the destination, else any that does."""
+    covering = covering_carriers(dest, settings)
+    for code in preference:
+        if code in covering:
+            return code
+    return covering[0] if covering else None
+
+
+LaneKey = tuple[str, str, str, str]  # carrier, warehouse code, province, city ("" = province)
+
+
+@dataclass(frozen=True)
+class TransitTable:
+    """Transit hours learnt from delivered history (bot/calibration.py), by lane.
+
+    A destination city's own figure wins, else its province's; the province figure is not
+    used for the warehouse's own city, which the config prices apart (same_city). Whatever
+    the table says stays within the configured hours × (1 ± max_change).
+    """
+
+    hours: Mapping[LaneKey, float] = field(default_factory=dict)
+    max_change: float = 0.5
+
+    def lookup(self, carrier: str, origin: WarehouseInfo, dest: Destination) -> float | None:
+        if not self.hours:
+            return None
+        found = self.hours.get((carrier, origin.code, dest.province, dest.city))
+        if found is None and dest.city != origin.city:
+            found = self.hours.get((carrier, origin.code, dest.province, ""))
+        return found
+
+    def clamp(self, learnt: float, configured: float) -> float:
+        return min(max(learnt, configured * (1 - self.max_change)),
+                   configured * (1 + self.max_change))
+
+
+def transit_hours(carrier: CarrierConfig, origin: WarehouseInfo, dest: Destination,
+                  regions: Mapping[str, frozenset[str]], learnt: TransitTable | None = None
+                  ) -> float:
+    """Hours in transit for the lane: the learnt figure when there is one, else the config."""
+    configured = configured_hours(carrier, origin, dest, regions)
+    if learnt is None:
+        return configured
+    found = learnt.lookup(carrier.code, origin, dest)
+    return configured if found is None else learnt.clamp(found, configured)
+
+
+def configured_hours(carrier: CarrierConfig, origin: WarehouseInfo, dest: Destination,
+                     regions: Mapping[str, frozenset[str]]) -> float:
+    """The config's hours: an explicit lane, else same city/province/region/default."""
+    origin_dest = Destination(origin.province, origin.city)
+    for src, dst, hours in carrier.lanes:
+        if in_places(origin_dest, [src], regions) and in_places(dest, [dst], regions):
+            return hours
+    t = carrier.transit
+    if origin.city == dest.city and "same_city" in t:
+        return t["same_city"]
+    if origin.province == dest.province and "same_province" in t:
+        return t["same_province"]
+    if "same_region" in t and any(origin.province in m and dest.province in m
+                                  for m in regions.values()):
+        return t["same_region"]
+    return t["default"]

@@ -1,0 +1,237 @@
+"""Text primitives of the order parser: normal form, Chinese numerals, specs, quantities, prices.
+
+Every function here is pure and works on text already in normal form (`normalize`): NFKC
+(fullwidth digits, letters and punctuation become ASCII), ASCII upper case, one multiplication
+sign, one dash. Spans are (start, end) offsets into that text.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+from bot.domain import parser_data as D
+
+_TRANSLATE = str.maketrans({
+    **{chr(0x2460 + i): f"{i + 1}. " for i in range(20)},  # ①..⑳ number lines
+    "，": "、",  # NFKC would make it a comma, which also separates thousands
+    **{chr(c): chr(c - 32) for c in range(ord("a"), ord("z") + 1)},
+    "✕": "×", "✖": "×", "╳": "×", "﹡": "*", "—": "-", "–": "-", "‐": "-", "−": "-",
+    "～": "~", "\u3000": " ", "\xa0": " ", "\r": "\n",
+})
+_THOUSANDS = re.compile(r"(?<=[0-9０-９])，(?=[0-9０-９]{3}(?![0-9０-９]))")
+_REWRITE_CACHE: list[tuple[int, re.Pattern[str]]] = []
+
+
+def _rewrite_re() -> re.Pattern[str]:
+    """The query rewrites as one pattern, longest first (rebuilt when the lexicon changes)."""
+    if not _REWRITE_CACHE or _REWRITE_CACHE[0][0] != D.GENERATION[0]:
+        words = sorted(map(re.escape, D.TEXT_REWRITES), key=len, reverse=True)
+        _REWRITE_CACHE[:] = [(D.GENERATION[0], re.compile("|".join(words)))]
+    return _REWRITE_CACHE[0][1]
+CJK = "\u4e00-\u9fff"
+
+
+_REGEX_REWRITES = tuple((re.compile(p), r) for p, r in D.REGEX_REWRITES)
+
+
+def normalize(text: str) -> str:
+    """Normal form for matching; the query side also gets the trade-word rewrites."""
+    text = _rewrite_re().sub(lambda m: D.TEXT_REWRITES[m[0]], normalize_name(text))
+    for pattern, replacement in _REGEX_REWRITES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def normalize_name(text: str) -> str:
+    """Normal form without rewrites (catalogue names, customer names)."""
+    text = _THOUSANDS.sub(",", text or "")  # 1，200 (a fullwidth comma) is a number
+    return unicodedata.normalize("NFKC", text.translate(_TRANSLATE)).translate(_TRANSLATE)
+
+
+def is_cjk(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff"
+
+
+# --- Chinese numerals --------------------------------------------------------------------
+
+CN_NUM = "[零〇一幺二两俩三仨四五六七八九十百千万]+"
+_CN_ONLY = re.compile(f"^{CN_NUM}$")
+
+
+def cn_to_int(text: str) -> int | None:
+    """二十五 → 25, 两 → 2, 一百 → 100, 一百二 → 120, 一百零五 → 105; None if not a numeral."""
+    if not text or not _CN_ONLY.match(text):
+        return None
+    total, digit, last_unit = 0, None, 1
+    for ch in text:
+        if ch in D.CN_DIGITS:
+            digit = D.CN_DIGITS[ch]
+        else:
+            unit = D.CN_UNITS[ch]
+            total += (1 if digit is None else digit) * unit
+            digit, last_unit = None, unit
+    if digit is not None:
+        # 一百二 is 120 and 两千五 is 2500: a trailing digit right after a unit of 100 and up.
+        shifted = last_unit >= 100 and len(text) >= 2 and text[-2] in D.CN_UNITS
+        total += digit * (last_unit // 10) if shifted else digit
+    return total
+
+
+def to_number(text: str) -> Decimal | None:
+    """Arabic (with thousands separators) or Chinese numeral as a Decimal."""
+    text = text.replace(",", "").strip()
+    value = cn_to_int(text)
+    if value is not None:
+        return Decimal(value)
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return None
+
+
+# --- specs ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A piece of text recognised in a chunk: kind, value and where it is."""
+
+    kind: str
+    value: str
+    start: int
+    end: int
+    strong: bool = True
+    each: bool = False
+    unit: str = ""
+
+
+def _volume(m: re.Match[str]) -> str:
+    unit = {"升": "L", "毫升": "ML", "公斤": "KG"}.get(m[2], m[2])
+    return f"{Decimal(m[1]).normalize():f}{unit}"
+
+
+def _temperature(m: re.Match[str]) -> str:
+    n = int(m[2])
+    return "0°C" if n == 0 else f"-{n}°C"  # antifreeze and washer fluid ratings are frosts
+
+
+_SPECS: tuple[tuple[str, re.Pattern[str], object], ...] = (
+    ("tyre", re.compile(r"(?<![\dA-Z])(\d{3})\s*[/-]?\s*(\d{2})\s*(?:Z?R\s*|[/-]\s*)(\d{2})"
+                        r"(?![\d.])(?:\s*\d{2,3}[A-Z](?:\s*XL)?(?![A-Z0-9]))?"),
+     lambda m: f"{m[1]}/{m[2]}R{m[3]}"),  # with its load/speed index (91V, 94W XL)
+    ("visc", re.compile(r"(?<![\dA-Z])(0|5|10|15|20)\s*W\s*[-/]?\s*(\d{2})(?!\d)"),
+     lambda m: f"{m[1]}W-{m[2]}"),
+    ("group", re.compile(r"(?<![\dA-Z])(6-?QW-?\d{2,3}|L\d-\d{2}|H\d-\d{2})(?![\dA-Z])"),
+     lambda m: m[1].replace("-", "")),
+    ("ah", re.compile(r"(?<![\dA-Z.])(\d{2,3})\s*AH(?![A-Z])"), lambda m: f"{m[1]}AH"),
+    ("volume", re.compile(r"(?<![\dA-Z.])(\d+(?:\.\d+)?)\s*(ML|毫升|L|升|KG|公斤)(?![A-Z])"),
+     _volume),
+    ("wiper", re.compile(r"(?<![\dA-Z.])(\d{2})\s*(?:英寸|寸|\")"), lambda m: f"{m[1]}寸"),
+    ("socket", re.compile(r"(?<![\dA-Z])(H(?:11|1|3|4|7|8|9)|D[1-4]S)(?![\dA-Z])"),
+     lambda m: m[1]),
+    ("dot", re.compile(r"DOT\s*(3|4|5\.1)(\s*PLUS)?"),
+     lambda m: f"DOT{m[1]}{'PLUS' if m[2] else ''}"),
+    ("temp", re.compile(r"(零下|-)?\s*(\d{1,2})\s*(?:°C|度)"), _temperature),
+    ("kelvin", re.compile(r"(?<![\dA-Z])(\d{4})\s*K(?![A-Z])"), lambda m: f"{m[1]}K"),
+    ("elec", re.compile(r"(?<![\dA-Z.])(\d{1,3})\s*(V|W)(?![A-Z0-9])"), lambda m: m[1] + m[2]),
+)
+SOFT_SPECS = frozenset({"elec"})  # 12V 55W: read so they are not taken for numbers, not required
+_BULB_NUMBER = re.compile(r"(?<![\dA-Z])(900[56])(?![\dA-Z])")
+_LAMP_WORDS = re.compile(r"灯|LED|卤素|氙气|飞利浦|欧司朗|PHILIPS|OSRAM")
+
+
+def find_specs(text: str) -> list[Hit]:
+    """Specs in `text` (5W-30, 205/55R16, 4L, 60AH, 22寸, H7, 6QW60 …), not overlapping."""
+    hits: list[Hit] = []
+    taken = bytearray(len(text))
+    for kind, pattern, value in _SPECS:
+        for m in pattern.finditer(text):
+            if any(taken[m.start():m.end()]):
+                continue
+            hits.append(Hit(kind, value(m), m.start(), m.end()))  # type: ignore[operator]
+            taken[m.start():m.end()] = b"\x01" * (m.end() - m.start())
+    if _LAMP_WORDS.search(text):  # 9005/9006 are bulb sockets only next to a lamp word
+        hits += [Hit("socket", m[1], m.start(), m.end()) for m in _BULB_NUMBER.finditer(text)
+                 if not any(taken[m.start():m.end()])]
+    return hits
+
+
+# --- quantities and prices ------------------------------------------------------------------
+
+_UNIT = "|".join(D.QTY_UNITS)
+_NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+_ANY_NUM = f"{_NUM}|{CN_NUM}"
+_PRICE_LABEL = "|".join(D.PRICE_LABELS)
+_TOTAL_BEFORE = re.compile(r"(?:" + "|".join(D.TOTAL_LABELS) + r"|=)\s*[:：]?\s*¥?\s*$")
+
+_QTY_TIMES_PRICE = re.compile(
+    rf"(?<![\dA-Z.])(\d+)\s*({_UNIT})?\s*[×X*]\s*¥?\s*({_NUM})\s*(?:元)?\s*=\s*¥?\s*(?:{_NUM})\s*元?")
+_PRICES = (
+    re.compile(rf"@\s*¥?\s*({_NUM})\s*(?:元|块)?(?:\s*/\s*(?:{_UNIT}))?"),
+    re.compile(rf"(?:{_PRICE_LABEL})\s*[:：]?\s*(?:为|是)?\s*¥?\s*({_NUM})\s*(?:元|块)?"
+               rf"(?:\s*/\s*(?:{_UNIT}))?"),
+    re.compile(rf"每(?:{_UNIT})\s*({_NUM})\s*(?:元|块)?"),
+    re.compile(rf"¥\s*({_NUM})(?:\s*元)?(?:\s*/\s*(?:{_UNIT}))?"),
+    re.compile(rf"(?<![\dA-Z.])({_ANY_NUM})\s*(?:元|块钱|块|RMB)"
+               rf"(?:\s*/\s*(?:{_UNIT})|\s*[每一](?:{_UNIT}))?"),
+    re.compile(rf"(?<![\dA-Z.])({_NUM})\s*/\s*(?:{_UNIT})(?![A-Z])"),
+    re.compile(rf"=\s*¥?\s*({_NUM})"),  # × 4 @204 = 816: the amount, dropped as a total
+)
+_QTY_MARKED = re.compile(
+    rf"(?:(?<![A-Z\d])[×X*]|数量|QTY|共|各|要|来|订|拿)\s*[:：]?\s*(\d+|{CN_NUM})\s*({_UNIT})?")
+_QTY_UNIT = re.compile(rf"(?<![\dA-Z.])(\d+|{CN_NUM})\s*({_UNIT})")
+_QTY_BARE = re.compile(r"(?<![\dA-Z.\-/:])(\d{1,5})(?![\dA-Z.%\-/:月日号点年天周折度寸])")
+_QTY_BARE_CN = re.compile(rf"(?:^|(?<=\s))({CN_NUM})(?=\s|$)")
+
+
+def find_prices(text: str, taken: bytearray) -> list[Hit]:
+    """Unit prices (@85, 单价85, 85元, ¥85, 85/套); totals (合计 1140元, = 1140) are dropped."""
+    hits: list[Hit] = []
+    for m in _QTY_TIMES_PRICE.finditer(text):
+        if _free(taken, m):
+            hits.append(Hit("qty", m[1], m.start(1), m.end(1), unit=m[2] or ""))
+            hits.append(Hit("price", m[3].replace(",", ""), m.start(3), m.end()))
+            _take(taken, m)
+    for pattern in _PRICES:
+        for m in pattern.finditer(text):
+            if not _free(taken, m):
+                continue
+            _take(taken, m)
+            if m[0].startswith("=") or _TOTAL_BEFORE.search(text, 0, m.start()):
+                hits.append(Hit("total", m[1], m.start(), m.end()))
+            elif (value := to_number(m[1])) is not None:
+                hits.append(Hit("price", str(value), m.start(), m.end()))
+    return hits
+
+
+def find_quantities(text: str, taken: bytearray) -> list[Hit]:
+    """Quantities: x20, ×20, *20, 数量:20, 20套, 四十支, 两套, 各2个; bare numbers are weak."""
+    hits: list[Hit] = []
+    for pattern, strong in ((_QTY_MARKED, True), (_QTY_UNIT, True), (_QTY_BARE, False),
+                            (_QTY_BARE_CN, False)):
+        for m in pattern.finditer(text):
+            if not _free(taken, m):
+                continue
+            value = to_number(m[1])
+            if value is None or value <= 0 or value != value.to_integral_value():
+                continue
+            unit = m[2] if pattern.groups >= 2 and m[2] else ""
+            hits.append(Hit("qty", str(int(value)), m.start(), m.end(), strong=strong,
+                            each=m[0].startswith("各"), unit=unit))
+            _take(taken, m)
+    return hits
+
+
+def _free(taken: bytearray, m: re.Match[str]) -> bool:
+    return not any(taken[m.start():m.end()])
+
+
+def _take(taken: bytearray, m: re.Match[str]) -> None:
+    taken[m.start():m.end()] = b"\x01" * (m.end() - m.start())
+
+
+def take(taken: bytearray, start: int, end: int) -> None:
+    taken[start:end] = b"\x01" * (end - start)

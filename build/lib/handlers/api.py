@@ -1,0 +1,236 @@
+"""REST intake (DESIGN.md §5): translate JSON to commands and results to JSON. No rules here.
+
+Every route needs an API key and declares the roles it accepts (handlers/auth.py); the actor
+of everything is the key's owner. Bodies are read and checked at the edge
+(handlers/api_input.py). Errors are application/problem+json with
+`errors: [{field|gate, code, message}]`; bad input writes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from tortoise.exceptions import OperationalError
+
+from bot import customerview
+from bot.domain.gates import failed
+from bot.domain.orders import STATUS_ZH, IllegalTransition
+from bot.domain.roles import APPROVERS
+from bot.ordering import (
+    Approver,
+    Forbidden,
+    IdempotencyConflict,
+    InputError,
+    NotFound,
+    PriceNotApproved,
+)
+from handlers import api_input
+from handlers.auth import principal, roles
+from handlers.keys import SERVICE, SETTINGS, SHIPPING
+from handlers.pages import TRACKING
+from handlers.problems import Problem, json_response, problem
+from handlers.views import iso, order_json, outcome_json, stock_json
+from integrations.carriers.base import CarrierError
+from storage.models import Customer, Staff
+
+log = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+# Who may do what (admin may do everything). README lists these.
+READ = ("sales", "manager", "warehouse", "finance", "integration")
+ORDER = ("sales", "manager", "integration")
+SHIP = ("warehouse", "manager", "integration")
+
+
+@routes.post("/api/orders")
+@roles(*ORDER)
+async def create_order(request: web.Request) -> web.Response:
+    who = principal(request)
+    cmd = api_input.place_order(await api_input.read_json(request), who.name,
+                                price_approved=who.role in APPROVERS)
+    svc = request.app[SERVICE]
+    if cmd.warehouse and cmd.warehouse not in (await svc.catalog.fresh()).warehouses:
+        raise Problem(422, "请求参数有误", [{"field": "warehouse", "code": "unknown_warehouse",
+                                         "message": f"仓库“{cmd.warehouse}”不存在"}])
+    result = await svc.place(cmd)
+    if result.order is None:
+        raise Problem(422, "订单未通过准入校验", [
+            {"gate": g.code, "code": f"{g.code}_failed", "message": g.message}
+            for g in failed(result.gates)], extra={"gates": _gates(result.gates)})
+    body = await outcome_json(result, svc, request.app[TRACKING])
+    return json_response(body, status=200 if result.replayed else 201)
+
+
+def _gates(gates: Any) -> list[dict[str, Any]]:
+    return [{"code": g.code, "ok": g.ok, "message": g.message} for g in gates]
+
+
+@routes.get("/api/orders/{no}")
+@roles(*READ)
+async def get_order(request: web.Request) -> web.Response:
+    svc = request.app[SERVICE]
+    order = await svc.get(api_input.order_no(request))
+    return json_response(await order_json(order, svc, tracking=request.app[TRACKING]))
+
+
+@routes.post("/api/orders/{no}/confirm")
+@roles(*ORDER)
+async def confirm_order(request: web.Request) -> web.Response:
+    svc = request.app[SERVICE]
+    no = api_input.order_no(request)
+    await api_input.read_json(request)
+    result = await svc.confirm(no, principal(request).name)
+    body = await outcome_json(result, svc, request.app[TRACKING]) if result.order else {}
+    if not result.ok:
+        raise Problem(409, "订单未能确认，已挂起", [
+            {"gate": g.code, "code": f"{g.code}_failed", "message": g.message}
+            for g in failed(result.gates)], extra={"order": body})
+    return json_response(body)
+
+
+@routes.post("/api/orders/{no}/cancel")
+@roles(*ORDER)
+async def cancel_order(request: web.Request) -> web.Response:
+    svc = request.app[SERVICE]
+    no = api_input.order_no(request)
+    reason = api_input.reason(await api_input.read_json(request))
+    order = await svc.cancel(no, principal(request).name, reason)
+    return json_response(await order_json(order, svc, tracking=request.app[TRACKING]))
+
+
+@routes.post("/api/orders/{no}/release")
+@roles("manager")
+async def release_order(request: web.Request) -> web.Response:
+    """A manager's key releases a held credit gate; the releasing manager is the key's owner
+    (a `by` in the body is ignored)."""
+    svc = request.app[SERVICE]
+    no = api_input.order_no(request)
+    reason = api_input.reason(await api_input.read_json(request), required=True)
+    who = principal(request)
+    staff = await Staff.get_or_none(userid=who.name)
+    approver = Approver(who.name, staff.name if staff else who.name)
+    result = await svc.release_credit(no, who.name, reason, approver)
+    body = (await order_json(result.order, svc, tracking=request.app[TRACKING])
+            if result.order else {})
+    if not result.ok:
+        raise Problem(409, "已放行信用额度，但订单仍未通过其他校验", [
+            {"gate": g.code, "code": f"{g.code}_failed", "message": g.message}
+            for g in failed(result.gates)], extra={"order": body})
+    return json_response(body)
+
+
+@routes.post("/api/orders/{no}/expedite")
+@roles(*ORDER)
+async def expedite_order(request: web.Request) -> web.Response:
+    """Raise priority and re-allocate for the fastest delivery while nothing has shipped."""
+    svc = request.app[SERVICE]
+    no = api_input.order_no(request)
+    reason = api_input.reason(await api_input.read_json(request))
+    result = await svc.expedite(no, principal(request).name, reason)
+    return json_response(await outcome_json(result, svc, request.app[TRACKING]))
+
+
+@routes.post("/api/orders/{no}/ship")
+@roles(*SHIP)
+async def ship_order(request: web.Request) -> web.Response:
+    """200 shipped; 202 when a carrier refused or failed: the order stays allocated, and
+    `shipping_held` says why and when it is tried again (a repeated POST tries at once)."""
+    svc = request.app[SERVICE]
+    no = api_input.order_no(request)
+    await api_input.read_json(request)
+    result = await request.app[SHIPPING].ship(no, principal(request).name)
+    body = await order_json(result.order, svc, tracking=request.app[TRACKING])
+    if result.shipped:
+        return json_response(body)
+    body["shipping_held"] = [{"seq": h.seq, "carrier": h.carrier, "reason": h.reason,
+                              "attempts": h.attempts, "retry_at": iso(h.retry_at)}
+                             for h in result.held]
+    return json_response(body, status=202)
+
+
+@routes.get("/api/customers/{code}")
+@roles("sales", "manager", "finance", "integration")
+async def get_customer(request: web.Request) -> web.Response:
+    """The order master view (bot/customerview.py) of one customer, by its code."""
+    code = request.match_info["code"].strip().upper()
+    customer = await Customer.get_or_none(code=code) if 0 < len(code) <= 32 else None
+    if customer is None:
+        raise Problem(404, "客户不存在", [{"field": "code", "code": "not_found",
+                                        "message": f"客户编码“{code[:32]}”不存在"}])
+    cat = await request.app[SERVICE].catalog.fresh()
+    view = await customerview.load(customer, cat)
+    return json_response(customerview.as_json(view, cat, iso, STATUS_ZH))
+
+
+@routes.get("/api/stock/{sku}")
+@roles(*READ)
+async def get_stock(request: web.Request) -> web.Response:
+    svc = request.app[SERVICE]
+    sku = api_input.sku(request)
+    body = await stock_json(sku, await svc.catalog.fresh())
+    if body is None:
+        raise Problem(404, "商品不存在", [{"field": "sku", "code": "unknown_sku",
+                                        "message": f"商品编码“{sku}”不存在"}])
+    return json_response(body)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The one edge that maps exceptions to problem+json; nothing unexpected leaks out."""
+    try:
+        return await handler(request)
+    except Problem as p:
+        return problem(p.status, p.title, p.errors, p.extra, headers=p.headers)
+    except PriceNotApproved as e:
+        return problem(403, "单价低于允许的折扣，需经理审批", [
+            {"field": f"lines[{b.index}].price", "code": "below_floor", "message": b.message}
+            for b in e.lines], {"rule": "pricing.max_discount",
+                                "max_discount": request.app[SETTINGS].pricing.max_discount})
+    except IdempotencyConflict as e:
+        return problem(409, "幂等键已用于另一个请求", [
+            {"field": "idempotency_key", "code": "idempotency_conflict", "message": str(e)}],
+            {"idempotency_key": e.key})
+    except InputError as e:
+        return problem(422, "请求参数有误", [{"field": e.field, "code": e.code,
+                                          "message": e.message}])
+    except NotFound as e:
+        return problem(404, "订单不存在", [{"field": "no", "code": "not_found",
+                                        "message": str(e)}])
+    except IllegalTransition as e:
+        return problem(409, "订单状态不允许此操作", [
+            {"field": "status", "code": "illegal_transition", "message": str(e)}],
+            {"status_now": e.current.value})
+    except Forbidden as e:
+        return problem(403, "没有权限", [{"field": "Authorization", "code": "forbidden",
+                                       "message": str(e)}])
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[SETTINGS].max_body_bytes
+        return problem(413, "请求体过大", [{"field": "body", "code": "too_large",
+                                        "message": f"请求体不能超过{limit}字节"}])
+    except web.HTTPException as e:
+        if e.status >= 400 and request.path.startswith("/api/"):
+            return problem(e.status, e.reason, [{"field": "path", "code": "http",
+                                                 "message": e.reason}])
+        raise
+    except ConnectionResetError:
+        raise  # the client went away: handlers/ops.py logs it (INFO) and counts it as 499
+    except CarrierError as e:
+        # Shipping holds carrier errors (202); one escaping from elsewhere wrote nothing.
+        return problem(502, "快递公司接口出错，未出库", [{
+            "field": "carrier", "code": f"carrier_{type(e).__name__}", "message": str(e)}])
+    except OperationalError as e:
+        if "locked" not in str(e) and "busy" not in str(e):
+            raise
+        log.warning("database busy on %s %s: %s", request.method, request.path, e)
+        return problem(503, "系统繁忙，请稍后再试", [{"field": "body", "code": "busy",
+                                                "message": "数据库繁忙，请稍后重试"}],
+                       headers={"Retry-After": "1"})
+    except Exception:
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return problem(500, "系统繁忙，请稍后再试", [{"field": "body", "code": "internal",
+                                                "message": "系统繁忙，请稍后再试"}])

@@ -1,0 +1,13 @@
+-- Version 4: API keys with roles (storage/key_models.py) and the idempotency fingerprint of
+-- the request an order's key first came with (a NULL fingerprint matches any body).
+CREATE TABLE IF NOT EXISTS "api_keys" (
+    "id" INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    "name" VARCHAR(64) NOT NULL,
+    "role" VARCHAR(16) NOT NULL,
+    "key_hash" VARCHAR(64) NOT NULL UNIQUE,
+    "prefix" VARCHAR(12) NOT NULL,
+    "created_at" TIMESTAMP NOT NULL,
+    "revoked_at" TIMESTAMP
+) /* One issued key. Only the SHA-256 of the key is kept; the key itself is printed once. */;
+CREATE INDEX IF NOT EXISTS "idx_api_keys_name_797d8d" ON "api_keys" ("name");
+ALTER TABLE "orders" ADD COLUMN "idempotency_fingerprint" VARCHAR(64);

@@ -1,0 +1,100 @@
+"""Learnt transit times (DESIGN.md §3): one row per carrier and lane, from delivered history.
+
+A lane is (carrier, origin warehouse code, destination province, destination city); city ""
+is the whole province. bot/calibration.py computes the rows and replaces them all at once,
+bumping the `transit` counter in the same transaction, so every process's snapshot
+(bot/catalog.py) reloads the few hundred rows on its next check and nothing else.
+
+The history read is one statement over the window's delivered shipments (≈ 240,000 rows for
+60 days at 4,000 orders a day), returning the transit time already in hours from the
+database, so Python parses no datetimes. On SQLite it runs in a worker thread on a read-only
+connection (as the dashboard's reads do, storage/kpi.py): the inline backend would
+otherwise hold the event loop, and every order being placed, while it scans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from tortoise import fields
+from tortoise.models import Model
+from tortoise.transactions import in_transaction
+
+from storage import meta, sql
+from storage.sql import Stmt
+
+
+class TransitStat(Model):
+    id = fields.IntField(primary_key=True)
+    carrier = fields.CharField(16)
+    warehouse = fields.CharField(32)  # the origin warehouse's code
+    province = fields.CharField(32)  # destination, short name (浙江)
+    city = fields.CharField(32, default="")  # destination, short name; "" = whole province
+    samples = fields.IntField()
+    hours = fields.IntField()  # the learnt transit time promises use: whole hours, clamped
+    p50 = fields.FloatField()  # the median, for people reading the table
+    configured = fields.FloatField()  # the [carriers.X] hours at the time, for the report
+    computed_at = fields.DatetimeField()
+
+    class Meta:
+        table = "transit_stats"
+        unique_together = (("carrier", "warehouse", "province", "city"),)
+
+
+@dataclass(frozen=True)
+class Lane:
+    carrier: str
+    warehouse: str
+    province: str
+    city: str
+    samples: int
+    hours: int
+    p50: float
+    configured: float
+
+
+# carrier, warehouse id, destination province, destination city (as stored on the order),
+# transit hours (delivered − shipped). CROSS JOIN: SQLite scans shipments and looks each
+# order up by its key (see storage/kpi.py).
+_DELIVERED = Stmt(
+    "SELECT s.carrier, s.warehouse_id, o.province, o.city, "
+    "(julianday(s.delivered_at) - julianday(s.shipped_at)) * 24.0 "
+    "FROM shipments s CROSS JOIN orders o WHERE o.id = s.order_id "
+    "AND s.delivered_at >= ? AND s.shipped_at IS NOT NULL AND s.carrier IS NOT NULL",
+    pg="SELECT s.carrier, s.warehouse_id, o.province, o.city, "
+       "date_part('epoch', s.delivered_at - s.shipped_at) / 3600.0 "
+       "FROM shipments s JOIN orders o ON o.id = s.order_id "
+       "WHERE s.delivered_at >= $1 AND s.shipped_at IS NOT NULL AND s.carrier IS NOT NULL")
+
+DeliveredRow = tuple[str, int, str, str, float]
+
+
+async def delivered_since(since: datetime) -> Sequence[DeliveredRow]:
+    """Every shipment delivered at or after `since`, with its transit time in hours."""
+    return (await sql.read_snapshot({"rows": (_DELIVERED, (since,))}))["rows"]
+
+
+async def lanes() -> list[Lane]:
+    """The stored rows (a few hundred at most)."""
+    rows = await TransitStat.all().values_list(
+        "carrier", "warehouse", "province", "city", "samples", "hours", "p50", "configured")
+    return [Lane(*r) for r in rows]
+
+
+async def last_computed() -> datetime | None:
+    row = await TransitStat.all().order_by("-computed_at").first().values_list("computed_at")
+    return row[0] if row else None
+
+
+async def replace(new: Sequence[Lane], at: datetime) -> None:
+    """Swap the whole table for `new` and tell every process, in one transaction."""
+    async with in_transaction() as conn:
+        await TransitStat.all().using_db(conn).delete()
+        await TransitStat.bulk_create(
+            [TransitStat(carrier=x.carrier, warehouse=x.warehouse, province=x.province,
+                         city=x.city, samples=x.samples, hours=x.hours, p50=x.p50,
+                         configured=x.configured, computed_at=at) for x in new],
+            batch_size=500, using_db=conn)
+        await meta.bump(meta.TRANSIT, conn)
