@@ -14,7 +14,7 @@ from datetime import date
 
 from bot import config
 
-KINDS = ("products", "customers", "warehouses", "stock", "staff")
+KINDS = ("products", "customers", "warehouses", "stock", "staff", "deliveries")
 COMMANDS = ("serve", "import", "export", "demo", "parse", "calibrate", "migrate", "backup",
             "stock", "keys")
 

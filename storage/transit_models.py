@@ -43,6 +43,47 @@ class TransitStat(Model):
         unique_together = (("carrier", "warehouse", "province", "city"),)
 
 
+class DeliveryRecord(Model):
+    """One delivered parcel from history brought in by `bot.py import deliveries` (the old
+    system's or a carrier's export). It counts for learning promises and the dashboard's
+    history only: it never makes an order, a stock movement or a notification."""
+
+    id = fields.IntField(primary_key=True)
+    waybill_no = fields.CharField(64, unique=True)
+    carrier = fields.CharField(16)  # the [carriers.X] code
+    warehouse = fields.CharField(32)  # the origin warehouse's code
+    address = fields.CharField(255)
+    province = fields.CharField(32)  # destination, short name (浙江)
+    city = fields.CharField(32)  # destination, short name (杭州)
+    confirmed_at = fields.DatetimeField()
+    shipped_at = fields.DatetimeField()
+    delivered_at = fields.DatetimeField(db_index=True)
+
+    class Meta:
+        table = "delivery_history"
+
+
+class PromiseWave(Model):
+    """The learnt promise for one lane and departure weekday (bot/calibration.py): the
+    moment, in minutes after the midnight (China time) of the planned departure day, that
+    holds the most deliveries within ± the delivery window. weekday 0 = any day."""
+
+    id = fields.IntField(primary_key=True)
+    carrier = fields.CharField(16)
+    warehouse = fields.CharField(32)
+    province = fields.CharField(32)
+    city = fields.CharField(32, default="")  # "" = whole province
+    weekday = fields.IntField()  # ISO weekday of the planned departure, 0 = all days
+    minute = fields.IntField()  # promised moment: minutes after the departure day's midnight
+    samples = fields.IntField()
+    within = fields.FloatField()  # share of the samples within ± window of `minute`
+    computed_at = fields.DatetimeField()
+
+    class Meta:
+        table = "promise_waves"
+        unique_together = (("carrier", "warehouse", "province", "city", "weekday"),)
+
+
 @dataclass(frozen=True)
 class Lane:
     carrier: str
