@@ -101,7 +101,9 @@ class Catalog:
         if not cfg.enabled:
             return TransitTable(max_change=cfg.max_change)
         return TransitTable({(x.carrier, x.warehouse, x.province, x.city): float(x.hours)
-                             for x in await transit_models.lanes()}, cfg.max_change)
+                             for x in await transit_models.lanes()}, cfg.max_change,
+                            {(x.carrier, x.warehouse, x.province, x.city, x.weekday):
+                             (x.minute, x.within) for x in await transit_models.waves()})
 
 
 def _short_city(city: str) -> str:

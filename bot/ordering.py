@@ -221,11 +221,26 @@ class OrderService:
             carrier = choose_carrier(dest, rule.carriers, self.settings)
             if carrier is None:
                 return float("inf")
-            hours = transit_hours(self.settings.carriers[carrier], wh, dest, self.settings.regions,
-                                  self.catalog.transit)
-            return eta.promise(at, wh.cutoff, hours, self.settings.promise).timestamp()
+            return self._promise(carrier, wh, dest, at)[0].timestamp()
 
         return rank
+
+    def _promise(self, carrier: str, wh: WarehouseInfo, dest: Destination, at: datetime
+                 ) -> tuple[datetime, float | None]:
+        """The learnt wave's promise (and its within-window share) where the lane has one,
+        else departure + transit hours (learnt or configured)."""
+        cfg = self.settings.promise
+        table = self.catalog.transit
+        if table.waves:
+            weekday = eta.departure_day(at, wh.cutoff, cfg).isoweekday()
+            wave = table.wave(carrier, wh, dest, weekday)
+            if wave is not None:
+                promised = eta.promise_on_wave(at, wh.cutoff, cfg, wave[0])
+                if promised is not None:
+                    return promised, wave[1]
+        hours = transit_hours(self.settings.carriers[carrier], wh, dest, self.settings.regions,
+                              table)
+        return eta.promise(at, wh.cutoff, hours, cfg), None
 
     def _shipments(self, alloc: Allocation, dest: Any, at: datetime) -> list[dict[str, Any]]:
         out = []
@@ -236,9 +251,7 @@ class OrderService:
             carrier = choose_carrier(dest, rule.carriers, self.settings)
             promised = None
             if carrier:
-                hours = transit_hours(self.settings.carriers[carrier], wh, dest,
-                                      self.settings.regions, self.catalog.transit)
-                promised = eta.promise(at, wh.cutoff, hours, self.settings.promise)
+                promised = self._promise(carrier, wh, dest, at)[0]
             out.append({"seq": seq, "warehouse": wh_code, "carrier": carrier,
                         "promised_at": promised, "picks": picks})
         return out

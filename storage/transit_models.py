@@ -129,9 +129,16 @@ async def last_computed() -> datetime | None:
     return row[0] if row else None
 
 
-async def replace(new: Sequence[Lane], at: datetime) -> None:
-    """Swap the whole table for `new` and tell every process, in one transaction."""
+async def replace(new: Sequence[Lane], at: datetime, waves: Sequence[Wave] = ()) -> None:
+    """Swap the whole table for `new` and the promise waves for `waves`, and tell every
+    process, in one transaction."""
     async with in_transaction() as conn:
+        await PromiseWave.all().using_db(conn).delete()
+        await PromiseWave.bulk_create(
+            [PromiseWave(carrier=x.carrier, warehouse=x.warehouse, province=x.province,
+                         city=x.city, weekday=x.weekday, minute=x.minute, samples=x.samples,
+                         within=x.within, computed_at=at) for x in waves],
+            batch_size=500, using_db=conn)
         await TransitStat.all().using_db(conn).delete()
         await TransitStat.bulk_create(
             [TransitStat(carrier=x.carrier, warehouse=x.warehouse, province=x.province,
@@ -139,3 +146,54 @@ async def replace(new: Sequence[Lane], at: datetime) -> None:
                          configured=x.configured, computed_at=at) for x in new],
             batch_size=500, using_db=conn)
         await meta.bump(meta.TRANSIT, conn)
+
+
+# ---- the promise waves (bot/waves.py) ---------------------------------------------------------
+
+# carrier, origin warehouse code, destination province, city, confirmed and delivered as
+# Unix seconds (computed by the database, so Python parses no datetimes): the shipments of
+# real orders, then the imported history.
+_EPOCH_LITE = "(julianday({}) - 2440587.5) * 86400.0"
+_WAVE_ROWS = Stmt(
+    "SELECT s.carrier, w.code, o.province, o.city, "
+    f"{_EPOCH_LITE.format('o.confirmed_at')}, {_EPOCH_LITE.format('s.delivered_at')} "
+    "FROM shipments s CROSS JOIN orders o CROSS JOIN warehouses w "
+    "WHERE o.id = s.order_id AND w.id = s.warehouse_id AND s.delivered_at >= ? "
+    "AND o.confirmed_at IS NOT NULL AND s.carrier IS NOT NULL "
+    "UNION ALL SELECT carrier, warehouse, province, city, "
+    f"{_EPOCH_LITE.format('confirmed_at')}, {_EPOCH_LITE.format('delivered_at')} "
+    "FROM delivery_history WHERE delivered_at >= ?",
+    pg="SELECT s.carrier, w.code, o.province, o.city, "
+       "extract(epoch FROM o.confirmed_at)::float8, extract(epoch FROM s.delivered_at)::float8 "
+       "FROM shipments s JOIN orders o ON o.id = s.order_id "
+       "JOIN warehouses w ON w.id = s.warehouse_id WHERE s.delivered_at >= $1 "
+       "AND o.confirmed_at IS NOT NULL AND s.carrier IS NOT NULL "
+       "UNION ALL SELECT carrier, warehouse, province, city, "
+       "extract(epoch FROM confirmed_at)::float8, extract(epoch FROM delivered_at)::float8 "
+       "FROM delivery_history WHERE delivered_at >= $2")
+
+WaveRow = tuple[str, str, str, str, float, float]
+
+
+async def wave_rows_since(since: datetime) -> Sequence[WaveRow]:
+    """Every delivery (orders' and imported) at or after `since`, for bot/waves.py."""
+    return (await sql.read_snapshot({"rows": (_WAVE_ROWS, (since, since))}))["rows"]
+
+
+@dataclass(frozen=True)
+class Wave:
+    carrier: str
+    warehouse: str
+    province: str
+    city: str
+    weekday: int  # ISO weekday of the planned departure; 0 = every day
+    minute: int  # the promise: minutes after the departure day's midnight (China time)
+    samples: int
+    within: float  # share of the samples within ± the window of the promise
+
+
+async def waves() -> list[Wave]:
+    rows = await PromiseWave.all().values_list(
+        "carrier", "warehouse", "province", "city", "weekday", "minute", "samples", "within")
+    return [Wave(*r) for r in rows]
+
