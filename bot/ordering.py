@@ -178,6 +178,21 @@ class OrderService:
             return _replay(replay, cmd.idempotency_key, fp)
         return Outcome(order, plan.gates, customer=customer, lines=rows, shipments=ships)
 
+    async def quote(self, cmd: PlaceOrder, at: datetime) -> Planned:
+        """What placing `cmd` as if confirmed `at` would plan: shipments with their promises
+        and the gates, as a draft would have them. Writes nothing (POST /api/promise)."""
+        check_order(cmd)
+        cat = await self.catalog.fresh()
+        lines = self._validate_lines(cmd.lines, cat.products)
+        check_prices([(i, p.sku, p.price, price) for i, (p, _, price) in enumerate(lines)],
+                     self.settings.pricing, cmd.price_approved)
+        customer = await _find_customer(cmd.customer)
+        address = (cmd.address if cmd.address is not None
+                   else customer.address if customer else "")
+        invoice = _invoice_for(cmd.invoice, customer)
+        return await self._plan(customer, cmd.customer, lines, address, invoice, cmd.campaign,
+                                cmd.warehouse, None, at)
+
     def _validate_lines(self, lines: Sequence[LineInput], products: Mapping[str, ProductInfo]
                         ) -> list[tuple[ProductInfo, int, Decimal]]:
         out = []  # count, quantities and given prices were checked by check_order

@@ -27,6 +27,7 @@ ROUTES = [  # every /api route: method, path
     ("POST", "/api/orders/LY261204000001/expedite"),
     ("POST", "/api/orders/LY261204000001/ship"),
     ("GET", "/api/stock/FLT00001"),
+    ("POST", "/api/promise"),
 ]
 
 
