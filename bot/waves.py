@@ -32,6 +32,7 @@ DAY = 86400
 CST_OFFSET = 8 * 3600
 MAX_MINUTES = 30 * 1440  # arrivals later than 30 days are lost parcels or bad stamps
 EPOCH = date(1970, 1, 1)
+HALF_LIFE_DAYS = 14.0  # a delivery this much older than the newest weighs half
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,9 @@ def learn_waves(rows: Sequence[WaveRow], cutoffs: Mapping[str, time],
     arrive = (delivered + CST_OFFSET - dep_day * DAY) / 60.0
     ok = (arrive > 0) & (arrive < MAX_MINUTES)
     weekday = (dep_day + 3) % 7 + 1  # 1970-01-01 was a Thursday (ISO 4)
-    lane_idx, arrive, weekday = lane_idx[ok], arrive[ok], weekday[ok]
+    # Recent deliveries count more (a lane's round that moved is followed within weeks).
+    weight = np.exp(-(delivered.max() - delivered) / (HALF_LIFE_DAYS * DAY) * np.log(2))
+    lane_idx, arrive, weekday, weight = lane_idx[ok], arrive[ok], weekday[ok], weight[ok]
     keys = list(lanes)
     # Province groups leave out the warehouse's own city (the config prices it apart).
     prov: dict[tuple[str, str, str, str], int] = {}
@@ -83,21 +86,23 @@ def learn_waves(rows: Sequence[WaveRow], cutoffs: Mapping[str, time],
         sel = idx >= 0
         for wd in (0, 1):  # 0: all days together; 1: per weekday
             g = idx[sel] * 8 + (weekday[sel] if wd else 0)
-            waves += _best(g, arrive[sel], group_keys, cfg.delivery_window_hours * 60,
-                           min_samples)
+            waves += _best(g, arrive[sel], weight[sel], group_keys,
+                           cfg.delivery_window_hours * 60, min_samples)
     return Learnt(waves, int(ok.sum()), unknown + int((~ok).sum()))
 
 
-def _best(group: np.ndarray, minutes: np.ndarray, keys: Sequence[tuple[str, str, str, str]],
-          half: float, min_samples: int) -> list[Wave]:
-    """Per group, the centre of the densest 2·half-minute window of arrivals."""
+def _best(group: np.ndarray, minutes: np.ndarray, weight: np.ndarray,
+          keys: Sequence[tuple[str, str, str, str]], half: float, min_samples: int
+          ) -> list[Wave]:
+    """Per group, the centre of the (weighted) densest 2·half-minute window of arrivals."""
     if not len(group):
         return []
     order = np.lexsort((minutes, group))
-    g, m = group[order], minutes[order]
+    g, m, w = group[order], minutes[order], weight[order]
     value = g.astype(np.float64) * 1e6 + m  # one sorted axis: groups apart by far more
     end = np.searchsorted(value, value + 2 * half, side="right")
-    count = end - np.arange(len(value))
+    cum = np.r_[0.0, np.cumsum(w)]
+    count = cum[end] - cum[:-1]
     starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
     sizes = np.diff(np.r_[starts, len(g)])
     out = []
