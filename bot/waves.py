@@ -49,26 +49,23 @@ def learn_waves(rows: Sequence[WaveRow], cutoffs: Mapping[str, time],
     if not rows:
         return Learnt([], 0, 0)
     known = set(carriers)
-    names: dict[str, str] = {}
-
-    def short(x: str) -> str:
-        got = names.get(x)
-        if got is None:
-            got = names[x] = short_name(x or "")
-        return got
-
     keep = [r for r in rows if r[0] in known and r[1] in cutoffs and r[4] is not None
             and r[5] is not None]
     unknown = len(rows) - len(keep)
     if not keep:
         return Learnt([], 0, unknown)
+    # Per row only a dict look-up; names are shortened once per distinct lane as stored.
+    raw: dict[tuple[str, str, str, str], int] = {}
+    raw_idx = np.fromiter((raw.setdefault(r[:4], len(raw)) for r in keep), dtype=np.int64,
+                          count=len(keep))
     lanes: dict[tuple[str, str, str, str], int] = {}
-    lane_idx = np.fromiter((lanes.setdefault((r[0], r[1], short(r[2]), short(r[3])), len(lanes))
-                            for r in keep), dtype=np.int64, count=len(keep))
+    remap = np.array([lanes.setdefault((c, w, short_name(p or ""), short_name(city or "")),
+                                       len(lanes)) for c, w, p, city in raw], dtype=np.int64)
+    lane_idx = remap[raw_idx]
     confirmed = np.fromiter((r[4] for r in keep), dtype=np.float64, count=len(keep))
     delivered = np.fromiter((r[5] for r in keep), dtype=np.float64, count=len(keep))
-    wh_cut = np.fromiter((_seconds(cutoffs[r[1]]) for r in keep), dtype=np.float64,
-                         count=len(keep))
+    lane_cut = np.array([_seconds(cutoffs[w]) for _, w, _, _ in lanes], dtype=np.float64)
+    wh_cut = lane_cut[lane_idx]
     dep_day = departure_days(confirmed, wh_cut, cfg)
     arrive = (delivered + CST_OFFSET - dep_day * DAY) / 60.0
     ok = (arrive > 0) & (arrive < MAX_MINUTES)
