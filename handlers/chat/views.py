@@ -11,7 +11,7 @@ from bot.catalog import Catalog
 from bot.domain import eta
 from bot.stockview import servable
 from messages.cards import LineView, OrderCardView, order_card
-from storage.models import Customer, Order, OrderLine, OrderStatus
+from storage.models import Customer, Order, OrderLine, OrderStatus, Shipment
 
 
 @dataclass(frozen=True)
@@ -28,11 +28,25 @@ CARD_STATE = {
 }
 
 
-def promise_text(promised: datetime | None, now: datetime | None = None) -> str:
+def promise_text(promised: datetime | None, now: datetime | None = None,
+                 within: float | None = None) -> str:
     if promised is None:
         return ""
     now = now or datetime.now(UTC)
-    return f"{eta.describe(promised, now)}，还剩{eta.countdown_hours(promised, now)}小时"
+    return (f"{eta.describe(promised, now, within)}，"
+            f"还剩{eta.countdown_hours(promised, now)}小时")
+
+
+async def promise_share(order: Order, cat: Catalog) -> float | None:
+    """The lowest learnt within-window share among the order's shipments (bot/waves.py)."""
+    if not cat.transit.waves:
+        return None
+    at = order.confirmed_at or order.created_at
+    ships = await Shipment.filter(order_id=order.id).values_list("carrier", "warehouse_id")
+    shares = [cat.promise_share(c, w, order.province or "", order.city or "", at)
+              for c, w in ships if c]
+    known = [x for x in shares if x is not None]
+    return min(known) if known else None
 
 
 async def order_view(order: Order, cat: Catalog, task_id: str, note: str = ""
@@ -49,7 +63,8 @@ async def order_view(order: Order, cat: Catalog, task_id: str, note: str = ""
         no=order.no, customer=customer.name,
         lines=[LineView(ln.sku, ln.name, ln.qty, avail.get(ln.sku, 0)) for ln in lines],
         total=f"{order.total:,.2f}", credit_left=f"{left_d:,.2f}",
-        promise=promise_text(order.promised_at), problems=problems,
+        promise=promise_text(order.promised_at, within=await promise_share(order, cat)),
+        problems=problems,
         state=CARD_STATE.get(order.status, "confirmed"), task_id=task_id, note=note)
 
 

@@ -111,3 +111,45 @@ async def test_imported_history_moves_the_promise_and_other_lanes_keep_config(wo
                               settings.regions)
         assert s.promised_at == eta.promise(out2.order.created_at, wh.cutoff, hours,
                                             settings.promise)
+
+
+async def history_to_hangzhou(settings, minutes_after_15):
+    """Imported deliveries zto HZ01 → 杭州, delivered the next day at 15:00 + each offset."""
+    today = datetime.now(CST).date()
+    rows = []
+    for d in range(1, 50):
+        day = today - timedelta(days=d)
+        if not eta.is_shipping_day(day, settings.promise):
+            continue
+        for j, extra in enumerate(minutes_after_15):
+            rows.append(DeliveryRecord(
+                waybill_no=f"ZT{d:03d}{j:02d}", carrier="zto", warehouse="HZ01",
+                address="浙江省杭州市西湖区文三路1号", province="浙江", city="杭州",
+                confirmed_at=at(day, 10), shipped_at=at(day, 17),
+                delivered_at=at(day + timedelta(days=1), 15) + timedelta(minutes=extra)))
+    await DeliveryRecord.bulk_create(rows)
+
+
+async def card_promise(settings):
+    from handlers.chat.views import order_view
+
+    svc = OrderService(settings, Catalog(settings, check_every=0))
+    out = await svc.place(PlaceOrder(customer="C0001", lines=[LineInput("OIL00001", 1)]))
+    return (await order_view(out.order, await svc.catalog.fresh(), "t1")).promise
+
+
+async def test_the_card_says_how_sure_only_where_the_lane_is_unsure(world, settings):
+    # Half the parcels come in the afternoon round, half the next morning: ~5 in 10 within.
+    await history_to_hangzhou(settings, [0, 10, -10, 20, 1080, 1090, 1100, 1070])
+    report = await recalibrate(settings, datetime.now(UTC))
+    (wave,) = [w for w in report.waves if w.weekday == 0 and w.city == "杭州"]
+    assert 0.4 <= wave.within <= 0.6
+    text = await card_promise(settings)
+    assert "成把握" in text and text.startswith("预计")
+
+
+async def test_a_sure_lane_card_has_no_confidence_note(world, settings):
+    await history_to_hangzhou(settings, [0, 10, -10, 20])
+    await recalibrate(settings, datetime.now(UTC))
+    text = await card_promise(settings)
+    assert "15:05" in text and "把握" not in text  # the centre of 14:50–15:20
