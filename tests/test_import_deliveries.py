@@ -3,7 +3,8 @@ and that history never becomes orders, stock movements or notifications."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from bot.imports import import_file
 from storage.models import Order, Stock
@@ -11,6 +12,7 @@ from storage.outbox_models import OutboxNotification
 from storage.transit_models import DeliveryRecord
 from tests.test_imports import DATA, errors_by_row, write_csv, write_xlsx
 
+CST = ZoneInfo("Asia/Shanghai")
 ZH = ["运单号", "承运商", "发货仓", "收货地址", "下单时间", "发货时间", "签收时间"]
 EN = ["waybill_no", "carrier", "warehouse", "address", "confirmed_at", "shipped_at",
       "delivered_at"]
@@ -75,3 +77,17 @@ async def test_reimport_updates_in_place_and_touches_nothing_else(db, tmp_path):
     assert await Order.all().count() == 0
     assert await Stock.all().count() == 0
     assert await OutboxNotification.all().count() == 0
+
+
+async def test_imported_history_counts_in_the_dashboard_without_a_promise(db, tmp_path):
+    from bot import kpi
+
+    await import_file("warehouses", DATA / "warehouses.csv")
+    day = (datetime.now(UTC) - timedelta(days=3)).astimezone(CST).date()
+    path = write_csv(tmp_path / "d.csv", [EN] + [
+        row(f"SF{i}", confirmed=f"{day} 09:00", shipped=f"{day} 17:00",
+            delivered=f"{day + timedelta(days=1)} 10:{i:02d}") for i in range(5)])
+    assert (await import_file("deliveries", path)).created == 5
+    board = await kpi.load(30, datetime.now(UTC), 2.0)
+    assert board.deliveries.delivered == 5 and board.deliveries.with_promise == 0
+    assert board.total("parcels_delivered") == 5 and board.total("placed") == 0
