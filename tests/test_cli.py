@@ -267,11 +267,11 @@ def test_calibrate_dry_run_prints_the_report_and_writes_nothing(tmp_path, dbfile
 
 def test_import_deliveries_recalibrates_and_calibrate_prints_the_waves(tmp_path, dbfile):
     import sqlite3
-    from datetime import date, timedelta
+    from datetime import UTC, datetime, timedelta
 
     assert run("import", "warehouses", str(DATA / "warehouses.csv"), "--db", dbfile
                ).returncode == 0
-    start = date.today() - timedelta(days=40)
+    start = (datetime.now(UTC) + timedelta(hours=8)).date() - timedelta(days=40)
     lines = ["运单号,承运商,发货仓,收货地址,下单时间,发货时间,签收时间"]
     for i in range(30):
         day = start + timedelta(days=i)
