@@ -14,7 +14,7 @@ from datetime import date
 
 from bot import config
 
-KINDS = ("products", "customers", "warehouses", "stock", "staff")
+KINDS = ("products", "customers", "warehouses", "stock", "staff", "deliveries")
 COMMANDS = ("serve", "import", "export", "demo", "parse", "calibrate", "migrate", "backup",
             "stock", "keys", "aliases")
 
@@ -214,6 +214,13 @@ async def _import(settings: config.Settings, args: argparse.Namespace) -> int:
         print(f"导入失败：{exc}", file=sys.stderr)
         return 2
     print(report.summary_zh())
+    if args.kind == "deliveries" and report.written and settings.promise.calibration.enabled:
+        from datetime import UTC, datetime
+
+        from bot.calibration import recalibrate
+
+        cal = await recalibrate(settings, datetime.now(UTC))  # promises learn it at once
+        print("\n".join(cal.wave_lines()[:1] + cal.lines()[-1:]))
     return 0 if not report.rejected else 1
 
 

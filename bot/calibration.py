@@ -22,13 +22,14 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
-from bot.config import CalibrationConfig, Settings
+from bot.config import CalibrationConfig, Settings, parse_hhmm
 from bot.domain.allocation import Destination, WarehouseInfo
 from bot.domain.coverage import LaneKey, configured_hours
+from bot.waves import learn_waves
 from integrations.geocode import short_name
 from storage import transit_models
 from storage.models import Warehouse
-from storage.transit_models import DeliveredRow, Lane
+from storage.transit_models import DeliveredRow, Lane, Wave
 
 log = logging.getLogger(__name__)
 MAX_TRANSIT_HOURS = 30 * 24  # longer is a lost parcel or a bad timestamp, not transit
@@ -52,6 +53,8 @@ class CalibrationReport:
     dropped: int  # lanes learnt before that have too few deliveries now (back to the config)
     seconds: float
     written: bool
+    waves: tuple[Wave, ...] = ()  # bot/waves.py: the learnt arrival waves
+    wave_rows: int = 0  # deliveries (orders' and imported) the waves were learnt from
 
     def lines(self) -> list[str]:
         cities = sum(1 for x in self.lanes if x.city)
@@ -68,8 +71,38 @@ class CalibrationReport:
                 f"{c.lane.city or '（全省）'}：{c.before:g}→{c.lane.hours}小时"
                 f"（{c.lane.samples}单，中位{c.lane.p50:.1f}小时，配置{c.lane.configured:g}）"
                 for c in sorted(self.changes, key=lambda c: -abs(c.lane.hours - c.before))]
+        out += self.wave_lines()
         out.append("已写入，新订单按新时效承诺" if self.written else "试算，未写入")
         return out
+
+    def wave_lines(self) -> list[str]:
+        """Per lane: the learnt promise after a departure, weekdays that differ, and the
+        expected share within the window."""
+        base = [w for w in self.waves if w.weekday == 0]
+        if not base:
+            return [f"到达波次：{self.wave_rows}条签收记录，无线路达到样本数，按运输时效承诺"]
+        share = sum(w.within * w.samples for w in base) / sum(w.samples for w in base)
+        out = [f"到达波次：{self.wave_rows}条签收记录，线路{len(base)}条，"
+               f"预计窗口内送达{share * 100:.1f}%"]
+        days = {(w.carrier, w.warehouse, w.province, w.city): [] for w in base}
+        for w in self.waves:
+            lane = (w.carrier, w.warehouse, w.province, w.city)
+            if w.weekday and lane in days:
+                days[lane].append(w)
+        for w in sorted(base, key=lambda w: (w.carrier, w.warehouse, w.province, w.city)):
+            differ = [f"周{'一二三四五六日'[d.weekday - 1]}发→{_when(d.minute)}"
+                      for d in days[(w.carrier, w.warehouse, w.province, w.city)]
+                      if abs(d.minute - w.minute) >= 60]
+            out.append(f"  {w.carrier} {w.warehouse}→{w.province}{w.city or '（全省）'}："
+                       f"{_when(w.minute)}（{w.samples}单，窗口内{w.within * 100:.0f}%）"
+                       + ("；" + "，".join(differ) if differ else ""))
+        return out
+
+
+def _when(minute: int) -> str:
+    """2080 → 发车后第1天10:40."""
+    day, rest = divmod(minute, 1440)
+    return f"发车后第{day}天{rest // 60:02d}:{rest % 60:02d}"
 
 
 async def recalibrate(settings: Settings, now: datetime, *, dry_run: bool = False
@@ -85,13 +118,19 @@ async def recalibrate(settings: Settings, now: datetime, *, dry_run: bool = Fals
     changes = tuple(LaneChange(x, before.get(_key(x), x.configured)) for x in lanes
                     if x.hours != before.get(_key(x), x.configured))
     kept = {_key(x) for x in lanes}
+    wave_rows = await transit_models.wave_rows_since(since)
+    cutoffs, cities = await _cutoffs(settings)
+    learnt = await asyncio.to_thread(
+        learn_waves, wave_rows, cutoffs, cities, list(settings.carriers), settings.promise,
+        cfg.min_samples)
     if not dry_run:
-        await transit_models.replace(lanes, now)
+        await transit_models.replace(lanes, now, learnt.waves)
     return CalibrationReport(
         since=since, read=len(rows), used=grouped.used, ignored=grouped.ignored,
         unknown=grouped.unknown, lanes=tuple(lanes), changes=changes,
         dropped=sum(1 for k in before if k not in kept),
-        seconds=_time.perf_counter() - started, written=not dry_run)
+        seconds=_time.perf_counter() - started, written=not dry_run,
+        waves=tuple(learnt.waves), wave_rows=len(wave_rows))
 
 
 def calibration_job(settings: Settings) -> Callable[[], Awaitable[None]]:
@@ -189,6 +228,15 @@ def _whole(hours: float) -> int:
 
 def _key(x: Lane) -> LaneKey:
     return (x.carrier, x.warehouse, x.province, x.city)
+
+
+async def _cutoffs(settings: Settings) -> tuple[dict[str, time], dict[str, str]]:
+    """Each warehouse's cut-off (the config's override, else its own) and city (short)."""
+    rows = await Warehouse.all().values_list("code", "city", "cutoff")
+    over = settings.promise.cutoffs
+    return ({code: over.get(code) or parse_hhmm(cut or "16:00", f"warehouse {code}.cutoff")
+             for code, _, cut in rows},
+            {code: short_name(city or "") for code, city, _ in rows})
 
 
 async def _warehouses() -> dict[int, WarehouseInfo]:

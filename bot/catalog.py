@@ -13,11 +13,14 @@ from __future__ import annotations
 import asyncio
 import time as _time
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from bot.config import Settings, parse_hhmm
-from bot.domain.allocation import WarehouseInfo
+from bot.domain import eta
+from bot.domain.allocation import Destination, WarehouseInfo
 from bot.domain.coverage import TransitTable
+from integrations.geocode import short_name
 from storage import meta, transit_models
 from storage.models import Product, Warehouse
 
@@ -100,12 +103,27 @@ class Catalog:
         self.products = products
         self.products_by_id = {p.id: p for p in products.values()}
 
+    def promise_share(self, carrier: str, warehouse_id: int, province: str, city: str,
+                      confirmed_at: datetime) -> float | None:
+        """The learnt share of deliveries within the window for a shipment's promise (its
+        lane's wave for the planned departure's weekday), None without a learnt wave."""
+        wh = self.warehouses.get(self.warehouse_codes.get(warehouse_id, ""))
+        if wh is None or not self.transit.waves:
+            return None
+        weekday = eta.departure_day(confirmed_at, wh.cutoff,
+                                    self._settings.promise).isoweekday()
+        wave = self.transit.wave(carrier, wh, Destination(short_name(province),
+                                                          short_name(city)), weekday)
+        return wave[1] if wave else None
+
     async def load_transit(self) -> TransitTable:
         cfg = self._settings.promise.calibration
         if not cfg.enabled:
             return TransitTable(max_change=cfg.max_change)
         return TransitTable({(x.carrier, x.warehouse, x.province, x.city): float(x.hours)
-                             for x in await transit_models.lanes()}, cfg.max_change)
+                             for x in await transit_models.lanes()}, cfg.max_change,
+                            {(x.carrier, x.warehouse, x.province, x.city, x.weekday):
+                             (x.minute, x.within) for x in await transit_models.waves()})
 
 
 def _short_city(city: str) -> str:

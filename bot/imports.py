@@ -1,4 +1,5 @@
-"""Master-data import from CSV/XLSX: products, customers, warehouses, stock and staff.
+"""Master-data import from CSV/XLSX: products, customers, warehouses, stock, staff, and
+delivery history (deliveries: learning promises only; never orders, stock or notifications).
 
 Flow: read the sheet → map the header (file-level errors raise ImportFileError) →
 validate every row in pure Python → inside one transaction resolve database lookups
@@ -12,6 +13,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -21,15 +23,16 @@ from tortoise.models import Model
 from tqdm import tqdm
 
 from bot.domain.invoice import invoice_problems, normalise_tax_id
-from bot.domain.vocab import ROLE_ZH
+from bot.domain.vocab import CST, ROLE_ZH
 from integrations import excel, geocode
 from storage import meta
 from storage.batches import Batched
 from storage.models import Customer, InvoiceType, Product, Role, Staff, Stock, Warehouse
+from storage.transit_models import DeliveryRecord
 
-KINDS = ("products", "customers", "warehouses", "stock", "staff")
+KINDS = ("products", "customers", "warehouses", "stock", "staff", "deliveries")
 KIND_LABELS = {"products": "商品", "customers": "客户", "warehouses": "仓库",
-               "stock": "库存", "staff": "员工"}
+               "stock": "库存", "staff": "员工", "deliveries": "签收记录"}
 BATCH_SIZE = 1000
 MAX_SQL_PARAMS = 30000  # below SQLite's 32766 and PostgreSQL's 32767 bind parameters
 SUMMARY_LIMIT = 100
@@ -128,6 +131,12 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         Column("userid", "企业微信账号", ("账号",)), Column("name", "姓名"),
         Column("role", "角色"), Column("mobile", "手机", ("手机号",), required=False),
         Column("group_chat", "群聊ID", required=False),
+    ),
+    "deliveries": (
+        Column("waybill_no", "运单号", ("快递单号",)), Column("carrier", "承运商", ("快递公司",)),
+        Column("warehouse", "发货仓", ("仓编码", "仓库编码")),
+        Column("address", "收货地址", ("地址",)), Column("confirmed_at", "下单时间"),
+        Column("shipped_at", "发货时间"), Column("delivered_at", "签收时间"),
     ),
 }
 
@@ -446,6 +455,64 @@ def parse_staff(r: RowReader) -> None:
         v["group_chat"] = r.text("group_chat") or None
 
 
+CARRIER_NAMES = {"顺丰速运": "sf", "顺丰": "sf", "中通快递": "zto", "中通": "zto",
+                 "京东物流": "jd", "京东": "jd", "京东快递": "jd"}
+_LOCAL_TIME = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}[ T]\d{1,2}:\d{2}(:\d{2})?$")
+_FUTURE_SLACK = timedelta(hours=1)
+_places: dict[str, tuple[str, str] | None] = {}
+
+
+def parse_delivery(r: RowReader) -> None:
+    v = r.parsed.values
+    v["waybill_no"] = r.parsed.key = r.text("waybill_no", required=True) or None
+    text = r.text("carrier", required=True)
+    carrier = CARRIER_NAMES.get(text) or text.lower()
+    if text and carrier not in CARRIER_NAMES.values():
+        r.error("carrier", f"承运商“{text}”无法识别，应为 sf/zto/jd 或 顺丰速运/中通快递/京东物流")
+    v["carrier"] = carrier
+    v["warehouse"] = r.text("warehouse", required=True)
+    address = r.text("address", required=True)
+    v["address"] = address
+    place = _place(address) if address else None
+    if address and place is None:
+        r.error("address", f"收货地址“{address[:40]}”无法定位到城市")
+    v["province"], v["city"] = place or ("", "")
+    times = [_moment(r, name) for name in ("confirmed_at", "shipped_at", "delivered_at")]
+    v["confirmed_at"], v["shipped_at"], v["delivered_at"] = times
+    confirmed, shipped, delivered = times
+    if confirmed and shipped and shipped < confirmed:
+        r.error("shipped_at", "发货时间早于下单时间")
+    if shipped and delivered and delivered <= shipped:
+        r.error("delivered_at", "签收时间不晚于发货时间")
+    if delivered and delivered > datetime.now(UTC) + _FUTURE_SLACK:
+        r.error("delivered_at", "签收时间在将来")
+
+
+def _place(address: str) -> tuple[str, str] | None:
+    """(province, city) short names; cached, a history file repeats its addresses."""
+    if address not in _places:
+        place = geocode.parse(address)
+        _places[address] = (place.province_short, geocode.short_name(place.city)) if (
+            place and place.city) else None
+    return _places[address]
+
+
+def _moment(r: RowReader, name: str) -> datetime | None:
+    """ISO 8601 with an offset, or 'YYYY-MM-DD HH:MM[:SS]' read as China time."""
+    text = r.text(name, required=True)
+    if not text:
+        return None
+    try:
+        at = datetime.fromisoformat(text.replace("/", "-"))
+    except ValueError:
+        at = None
+    if at is None or (at.tzinfo is None and not _LOCAL_TIME.match(text.replace("/", "-"))):
+        label = next(c.label for c in COLUMNS["deliveries"] if c.field == name)
+        r.error(name, f"{label}“{text}”无效，应为 YYYY-MM-DD HH:MM 或带时区的 ISO 8601")
+        return None
+    return (at if at.tzinfo else at.replace(tzinfo=CST)).astimezone(UTC)
+
+
 # --- specs -------------------------------------------------------------------------------
 
 
@@ -469,9 +536,10 @@ SPECS = {
     "warehouses": Spec("warehouses", Warehouse, "code", parse_warehouse),
     "stock": Spec("stock", Stock, "", parse_stock),
     "staff": Spec("staff", Staff, "userid", parse_staff),
+    "deliveries": Spec("deliveries", DeliveryRecord, "waybill_no", parse_delivery),
 }
 _KEY_LABELS = {"products": "商品编码", "customers": "客户编码", "warehouses": "仓编码",
-               "staff": "企业微信账号"}
+               "staff": "企业微信账号", "deliveries": "运单号"}
 
 
 # --- the import --------------------------------------------------------------------------
@@ -492,6 +560,8 @@ async def import_file(kind: str, path: str | Path, *, warehouse: str | None = No
             await resolve_stock(rows, batch.conn, warehouse)
         else:
             await resolve_keys(spec, rows, batch.conn)
+        if kind == "deliveries":
+            await check_warehouses(rows, batch.conn)
         good = [r for r in rows if r.ok]
         written = bool(good) and (partial or len(good) == len(rows))
         counts = await write_rows(spec, good, batch.conn, batch) if written else (0, 0, 0)
@@ -562,6 +632,15 @@ async def resolve_keys(spec: Spec, rows: list[ParsedRow], conn: BaseDBAsyncClien
     existing = {item[spec.key_field]: item for item in found}
     for r in rows:
         match_existing(r, existing.get(r.key), fields)
+
+
+async def check_warehouses(rows: list[ParsedRow], conn: BaseDBAsyncClient) -> None:
+    """A delivery's origin must be a known warehouse (its promises are learnt per warehouse)."""
+    codes = set(await Warehouse.all().using_db(conn).values_list("code", flat=True))
+    for r in rows:
+        code = r.values.get("warehouse")
+        if code and code not in codes:
+            r.errors.append(RowError(r.row, "warehouse", f"发货仓 {code} 不存在"))
 
 
 def match_existing(r: ParsedRow, current: dict[str, Any] | None, fields: list[str]) -> None:

@@ -178,6 +178,21 @@ class OrderService:
             return _replay(replay, cmd.idempotency_key, fp)
         return Outcome(order, plan.gates, customer=customer, lines=rows, shipments=ships)
 
+    async def quote(self, cmd: PlaceOrder, at: datetime) -> Planned:
+        """What placing `cmd` as if confirmed `at` would plan: shipments with their promises
+        and the gates, as a draft would have them. Writes nothing (POST /api/promise)."""
+        check_order(cmd)
+        cat = await self.catalog.fresh()
+        lines = self._validate_lines(cmd.lines, cat.products)
+        check_prices([(i, p.sku, p.price, price) for i, (p, _, price) in enumerate(lines)],
+                     self.settings.pricing, cmd.price_approved)
+        customer = await _find_customer(cmd.customer)
+        address = (cmd.address if cmd.address is not None
+                   else customer.address if customer else "")
+        invoice = _invoice_for(cmd.invoice, customer)
+        return await self._plan(customer, cmd.customer, lines, address, invoice, cmd.campaign,
+                                cmd.warehouse, None, at)
+
     def _validate_lines(self, lines: Sequence[LineInput], products: Mapping[str, ProductInfo]
                         ) -> list[tuple[ProductInfo, int, Decimal]]:
         out = []  # count, quantities and given prices were checked by check_order
@@ -221,11 +236,26 @@ class OrderService:
             carrier = choose_carrier(dest, rule.carriers, self.settings)
             if carrier is None:
                 return float("inf")
-            hours = transit_hours(self.settings.carriers[carrier], wh, dest, self.settings.regions,
-                                  self.catalog.transit)
-            return eta.promise(at, wh.cutoff, hours, self.settings.promise).timestamp()
+            return self._promise(carrier, wh, dest, at)[0].timestamp()
 
         return rank
+
+    def _promise(self, carrier: str, wh: WarehouseInfo, dest: Destination, at: datetime
+                 ) -> tuple[datetime, float | None]:
+        """The learnt wave's promise (and its within-window share) where the lane has one,
+        else departure + transit hours (learnt or configured)."""
+        cfg = self.settings.promise
+        table = self.catalog.transit
+        if table.waves:
+            weekday = eta.departure_day(at, wh.cutoff, cfg).isoweekday()
+            wave = table.wave(carrier, wh, dest, weekday)
+            if wave is not None:
+                promised = eta.promise_on_wave(at, wh.cutoff, cfg, wave[0])
+                if promised is not None:
+                    return promised, wave[1]
+        hours = transit_hours(self.settings.carriers[carrier], wh, dest, self.settings.regions,
+                              table)
+        return eta.promise(at, wh.cutoff, hours, cfg), None
 
     def _shipments(self, alloc: Allocation, dest: Any, at: datetime) -> list[dict[str, Any]]:
         out = []
@@ -236,9 +266,7 @@ class OrderService:
             carrier = choose_carrier(dest, rule.carriers, self.settings)
             promised = None
             if carrier:
-                hours = transit_hours(self.settings.carriers[carrier], wh, dest,
-                                      self.settings.regions, self.catalog.transit)
-                promised = eta.promise(at, wh.cutoff, hours, self.settings.promise)
+                promised = self._promise(carrier, wh, dest, at)[0]
             out.append({"seq": seq, "warehouse": wh_code, "carrier": carrier,
                         "promised_at": promised, "picks": picks})
         return out

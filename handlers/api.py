@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -61,6 +62,29 @@ async def create_order(request: web.Request) -> web.Response:
             for g in failed(result.gates)], extra={"gates": _gates(result.gates)})
     body = await outcome_json(result, svc, request.app[TRACKING])
     return json_response(body, status=200 if result.replayed else 201)
+
+
+@routes.post("/api/promise")
+@roles(*ORDER)
+async def quote_promise(request: web.Request) -> web.Response:
+    """The body of POST /api/orders plus `at` (ISO 8601, as if confirmed then; default now):
+    the shipments and gates a draft would get. Nothing is kept."""
+    who = principal(request)
+    data = await api_input.read_json(request)
+    at = api_input.moment(data.get("at"), "at")
+    cmd = api_input.place_order({k: v for k, v in data.items() if k != "at"}, who.name,
+                                price_approved=who.role in APPROVERS)
+    svc = request.app[SERVICE]
+    if cmd.warehouse and cmd.warehouse not in (await svc.catalog.fresh()).warehouses:
+        raise Problem(422, "请求参数有误", [{"field": "warehouse", "code": "unknown_warehouse",
+                                         "message": f"仓库“{cmd.warehouse}”不存在"}])
+    plan = await svc.quote(cmd, at or datetime.now(UTC))
+    return json_response({
+        "shipments": [{"warehouse": s["warehouse"], "carrier": s["carrier"],
+                       "promised_at": iso(s["promised_at"]),
+                       "lines": [{"sku": p.sku, "qty": p.qty} for p in s["picks"]]}
+                      for s in plan.shipments],
+        "promised_at": iso(plan.promised_at), "gates": _gates(plan.gates)})
 
 
 def _gates(gates: Any) -> list[dict[str, Any]]:

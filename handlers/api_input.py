@@ -10,6 +10,7 @@ pattern → 404.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -176,6 +177,23 @@ def place_order(data: dict[str, Any], actor: str, price_approved: bool) -> Place
     return PlaceOrder(customer=customer, lines=lines, address=address, invoice=invoice,
                       channel=channel, campaign=campaign, idempotency_key=key,
                       warehouse=warehouse, actor=actor, price_approved=price_approved)
+
+
+def moment(value: Any, name: str) -> datetime | None:
+    """An optional ISO 8601 moment with its offset (`at` of POST /api/promise)."""
+    if value is None:
+        return None
+    errs = Errors()
+    at = None
+    if isinstance(value, str) and len(value) <= 40:
+        try:
+            at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            at = None
+    if at is None or at.tzinfo is None:
+        errs.add(name, "bad_time", f"{name}应为带时区的ISO 8601时间，如 2026-12-04T18:00:00+08:00")
+        errs.raise_if_any()
+    return at
 
 
 def reason(data: dict[str, Any], *, required: bool = False) -> str:

@@ -274,3 +274,33 @@ def test_calibrate_dry_run_prints_the_report_and_writes_nothing(tmp_path, dbfile
         assert db.execute("SELECT city, hours FROM transit_stats").fetchall() == [("杭州", 26)]
     finally:
         db.close()
+
+
+def test_import_deliveries_recalibrates_and_calibrate_prints_the_waves(tmp_path, dbfile):
+    import sqlite3
+    from datetime import UTC, datetime, timedelta
+
+    assert run("import", "warehouses", str(DATA / "warehouses.csv"), "--db", dbfile
+               ).returncode == 0
+    start = (datetime.now(UTC) + timedelta(hours=8)).date() - timedelta(days=40)
+    lines = ["运单号,承运商,发货仓,收货地址,下单时间,发货时间,签收时间"]
+    for i in range(30):
+        day = start + timedelta(days=i)
+        lines.append(f"ZT{i:04d},中通快递,HZ01,浙江省杭州市西湖区文三路{i}号,{day} 09:00,"
+                     f"{day} 17:00,{day + timedelta(days=1)} 10:{i % 40 + 10:02d}")
+    path = tmp_path / "history.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="gbk")
+    out = run("import", "deliveries", str(path), "--db", dbfile, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "新增 30 行" in out.stdout and "到达波次：30条签收记录" in out.stdout
+    assert "已写入" in out.stdout
+    db = sqlite3.connect(tmp_path / "cli.db")
+    try:
+        assert db.execute("SELECT COUNT(*) FROM promise_waves WHERE city = '杭州' "
+                          "AND weekday = 0").fetchone() == (1,)
+        assert db.execute("SELECT COUNT(*) FROM orders").fetchone() == (0,)
+    finally:
+        db.close()
+    dry = run("calibrate", "--dry-run", "--db", dbfile, cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    assert "zto HZ01→浙江杭州：发车后第1天" in dry.stdout and "试算，未写入" in dry.stdout

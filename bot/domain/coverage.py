@@ -42,6 +42,24 @@ class TransitTable:
 
     hours: Mapping[LaneKey, float] = field(default_factory=dict)
     max_change: float = 0.5
+    # (carrier, warehouse, province, city, weekday 0–7) → (promise minute after the planned
+    # departure day's midnight, share within the window); see bot/waves.py
+    waves: Mapping[tuple[str, str, str, str, int], tuple[int, float]] = field(
+        default_factory=dict)
+
+    def wave(self, carrier: str, origin: WarehouseInfo, dest: Destination, weekday: int
+             ) -> tuple[int, float] | None:
+        """The learnt arrival wave for a departure on `weekday`: the city's, else the
+        province's (never for the warehouse's own city); the weekday's, else any day's."""
+        if not self.waves:
+            return None
+        cities = [dest.city] if dest.city == origin.city else [dest.city, ""]
+        for city in cities:
+            for wd in (weekday, 0):
+                found = self.waves.get((carrier, origin.code, dest.province, city, wd))
+                if found is not None:
+                    return found
+        return None
 
     def lookup(self, carrier: str, origin: WarehouseInfo, dest: Destination) -> float | None:
         if not self.hours:

@@ -49,6 +49,21 @@ def promise(confirmed_at: datetime, cutoff: time, transit: float, cfg: PromiseCo
     return arrive
 
 
+def departure_day(confirmed_at: datetime, cutoff: time, cfg: PromiseConfig) -> date:
+    """The planned departure's date (China time), which learnt waves are relative to."""
+    return departure(confirmed_at, cutoff, cfg).astimezone(CST).date()
+
+
+def promise_on_wave(confirmed_at: datetime, cutoff: time, cfg: PromiseConfig,
+                    minute: int) -> datetime | None:
+    """The learnt promise: `minute` after the planned departure day's midnight (None when
+    that would come before the departure itself: the caller falls back to transit hours)."""
+    leave = departure(confirmed_at, cutoff, cfg)
+    day = leave.astimezone(CST).date()
+    promised = datetime.combine(day, time(0), CST) + timedelta(minutes=minute)
+    return promised if promised > leave else None
+
+
 def _round_up_hour(t: datetime) -> datetime:
     base = t.replace(minute=0, second=0, microsecond=0)
     return base if base == t else base + timedelta(hours=1)
@@ -59,9 +74,16 @@ def countdown_hours(promised: datetime, now: datetime) -> int:
     return max(0, math.ceil((promised - now).total_seconds() / 3600))
 
 
-def describe(promised: datetime, now: datetime) -> str:
-    """预计明天15:00前送达 — the promise in the words a salesperson uses."""
+SURE_SHARE = 0.8  # below this learnt within-window share, the card says how sure it is
+
+
+def describe(promised: datetime, now: datetime, within: float | None = None) -> str:
+    """预计明天15:00前送达 — the promise in the words a salesperson uses; where the learnt
+    share of deliveries within the window is low, it says so (约6成把握)."""
     p, n = promised.astimezone(CST), now.astimezone(CST)
     days = (p.date() - n.date()).days
     word = {0: "今天", 1: "明天", 2: "后天"}.get(days, fmt.day(p))
-    return f"预计{word}{p:%H:%M}前送达"
+    text = f"预计{word}{p:%H:%M}前送达"
+    if within is not None and within < SURE_SHARE:
+        text += f"（约{max(1, round(within * 10))}成把握）"
+    return text

@@ -1,15 +1,18 @@
-"""Commands for everyone: 查库存, 查单, 查物流, 帮助."""
+"""Commands for everyone: 查库存, 查单, 查物流, 几点到, 帮助."""
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from bot import chatreads
 from bot.dispatch import Incoming, Reply, Router, TextReply, command
+from bot.domain import eta
 from bot.domain.fmt import money
 from bot.domain.orders import STATUS_ZH
 from bot.domain.roles import is_manager
-from bot.ordering import OrderService
+from bot.ordering import InputError, LineInput, OrderService, PlaceOrder
 from bot.stockview import by_warehouse
 from handlers.chat.views import ChatLinks, example_order, progress_text
 from messages.facts import fmt_time, status_zh
@@ -23,6 +26,7 @@ HELP = """履约助手用法：
 • 查客户 客户编码或名称 —— 额度、未完成订单、在途包裹、最近订单、常购商品库存、开票信息
 • 查单 订单号
 • 查物流 订单号
+• 几点到 客户 商品和数量 [明天上午下单] —— 现在（或那时）下单预计几点送达，不生成订单
 • 帮助"""
 MANAGER_HELP = """
 经理（在群里@我）：
@@ -61,6 +65,66 @@ async def stock(msg: Incoming, args: str, service: OrderService, parser: Any) ->
     if not rows:
         lines.append("各仓均无库存")
     return [TextReply("\n".join(lines))]
+
+
+_WHEN = re.compile(
+    r"(今天|明天|后天)?(上午|中午|下午|晚上)?(?:(\d{1,2})(?:[点:：](半|\d{1,2})?)?)?下单")
+_PART_HOURS = {"上午": 10, "中午": 12, "下午": 15, "晚上": 20}
+
+
+def when_phrase(text: str, now: datetime) -> tuple[datetime, str]:
+    """'明天上午下单' → (tomorrow 10:00 China time, the text without it); none: now."""
+    m = _WHEN.search(text)
+    if m is None or not any(m.groups()):
+        return now, text
+    day = now.astimezone(eta.CST).date() + timedelta(
+        days={"明天": 1, "后天": 2}.get(m[1] or "", 0))
+    hour = int(m[3]) if m[3] else _PART_HOURS.get(m[2] or "", 10)
+    if m[3] and m[2] in ("下午", "晚上") and hour < 12:
+        hour += 12
+    minute = 30 if m[4] == "半" else int(m[4]) if m[4] else 0
+    if hour > 23 or minute > 59:
+        return now, text
+    at = datetime.combine(day, time(hour, minute), eta.CST)
+    return at, (text[:m.start()] + " " + text[m.end():]).strip()
+
+
+@router.on(command("几点到", "多久到"))
+async def when_arrives(msg: Incoming, args: str, service: OrderService, parser: Any
+                       ) -> list[Reply]:
+    """The promise for an order placed now (or at the moment named), without placing it."""
+    if not args.strip():
+        return [TextReply("请在“几点到”后面写客户和商品，"
+                          "例如：几点到 C0001 OIL00001 x2 明天上午下单")]
+    at, rest = when_phrase(args, datetime.now(UTC))
+    draft = await parser.parse(rest)
+    if draft.get("customer") is None or not draft["lines"] or any(
+            ln.get("sku") is None for ln in draft["lines"]):
+        return [TextReply("请写明客户编码和商品编码，例如：几点到 C0001 OIL00001 x2")]
+    cmd = PlaceOrder(customer=draft["customer"]["code"],
+                     lines=[LineInput(ln["sku"], int(ln["qty"])) for ln in draft["lines"]],
+                     address=(draft.get("address") or {}).get("raw") or None,
+                     actor=msg.user_id, price_approved=True)
+    try:
+        plan = await service.quote(cmd, at)
+    except InputError as e:
+        return [TextReply(f"无法估算：{e.message}")]
+    window = service.settings.promise.delivery_window_hours
+    cat = service.catalog
+    text = [f"{at.astimezone(eta.CST):%m月%d日%H:%M}下单（{cat_name(cmd.customer, draft)}）："]
+    for s in plan.shipments:
+        name = cat.warehouses[s["warehouse"]].name
+        when = (eta.describe(s["promised_at"], at).replace("前送达", "送达")
+                + f"（±{window:g}小时）") if s["promised_at"] else "暂无承诺时间"
+        text.append(f"• {name} {s['carrier'] or '无承运商'}：{when}")
+    text += [f"⚠ {g.message}" for g in plan.gates if not g.ok]
+    if not plan.shipments:
+        text.append("无法分仓发货，暂无承诺时间")
+    return [TextReply("\n".join(text))]
+
+
+def cat_name(code: str, draft: dict[str, Any]) -> str:
+    return str(draft["customer"].get("name") or code)
 
 
 async def _order_or_reply(args: str) -> Order | TextReply:

@@ -41,24 +41,39 @@ CARD_STATE = {
 }
 
 
-def promise_text(promised: datetime | None, now: datetime | None = None) -> str:
+def promise_text(promised: datetime | None, now: datetime | None = None,
+                 within: float | None = None) -> str:
     if promised is None:
         return ""
     now = now or datetime.now(UTC)
     if promised <= now:  # late: say so, never "还剩0小时"
         late = max(1, int((now - promised).total_seconds() // 3600))
         return f"原承诺{fmt_time(promised)}前送达，已超时{late}小时"
-    return f"{eta.describe(promised, now)}，还剩{eta.countdown_hours(promised, now)}小时"
+    return (f"{eta.describe(promised, now, within)}，"
+            f"还剩{eta.countdown_hours(promised, now)}小时")
 
 
-def progress_text(order: Order, now: datetime | None = None) -> str:
+async def promise_share(order: Order, cat: Catalog) -> float | None:
+    """The lowest learnt within-window share among the order's shipments (bot/waves.py)."""
+    if not cat.transit.waves:
+        return None
+    at = order.confirmed_at or order.created_at
+    ships = await Shipment.filter(order_id=order.id).values_list("carrier", "warehouse_id")
+    shares = [cat.promise_share(c, w, order.province or "", order.city or "", at)
+              for c, w in ships if c]
+    known = [x for x in shares if x is not None]
+    return min(known) if known else None
+
+
+def progress_text(order: Order, now: datetime | None = None, within: float | None = None
+                  ) -> str:
     """The order's time line in words: signed for when delivered, nothing once cancelled,
     otherwise the promise with its countdown."""
     if order.status == OrderStatus.delivered:
         return f"已签收（{fmt_time(order.delivered_at)}）" if order.delivered_at else "已签收"
     if order.status == OrderStatus.cancelled:
         return ""
-    return promise_text(order.promised_at, now)
+    return promise_text(order.promised_at, now, within)
 
 
 async def order_view(order: Order, cat: Catalog, task_id: str, note: str = ""
@@ -81,7 +96,8 @@ async def order_view(order: Order, cat: Catalog, task_id: str, note: str = ""
         lines=[LineView(ln.sku, ln.name, ln.qty, avail.get(ln.sku, 0), amount(ln.unit_price))
                for ln in lines],
         total=amount(order.total), credit_left=amount(left_d),
-        promise=progress_text(order), problems=[g["message"] for g in bad],
+        promise=progress_text(order, within=await promise_share(order, cat)),
+        problems=[g["message"] for g in bad],
         state=CARD_STATE.get(order.status, "confirmed"), task_id=task_id, note=note,
         address=order.address_raw, shipments=await shipment_texts(order, lines, cat),
         invoice=invoice_text(order), credit_hold=any(g["code"] == "credit" for g in bad),

@@ -28,6 +28,7 @@ ROUTES = [  # every /api route: method, path
     ("POST", "/api/orders/LY261204000001/ship"),
     ("GET", "/api/stock/FLT00001"),
     ("GET", "/api/customers/C0001"),
+    ("POST", "/api/promise"),
 ]
 
 
