@@ -178,8 +178,8 @@ async def ship_order(request: web.Request) -> web.Response:
 @roles("sales", "manager", "finance", "integration")
 async def get_customer(request: web.Request) -> web.Response:
     """The order master view (bot/customerview.py) of one customer, by its code."""
-    code = request.match_info["code"].strip().upper()
-    customer = await Customer.get_or_none(code=code) if 0 < len(code) <= 32 else None
+    code = api_input.customer_code(request)
+    customer = await Customer.get_or_none(code=code)
     if customer is None:
         raise Problem(404, "客户不存在", [{"field": "code", "code": "not_found",
                                         "message": f"客户编码“{code[:32]}”不存在"}])

@@ -215,6 +215,15 @@ def order_no(request: web.Request) -> str:
     return no
 
 
+def customer_code(request: web.Request) -> str:
+    """The `{code}` path parameter: printable, at most 32 characters, else no such customer."""
+    value = request.match_info["code"].strip().upper()
+    if not limits.SKU.fullmatch(value):  # the same shape rule as a SKU: 1-32, no controls
+        raise Problem(404, "客户不存在", [{"field": "code", "code": "not_found",
+                                       "message": "客户编码格式不正确，没有这个客户"}])
+    return value
+
+
 def sku(request: web.Request) -> str:
     value = request.match_info["sku"].strip().upper()
     if not limits.SKU.fullmatch(value):
