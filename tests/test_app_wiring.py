@@ -25,7 +25,7 @@ from bot.tracking import StuckShipment
 from handlers import carrier_push, dashboard, pages
 from handlers.keys import NOTIFIER, OUTBOX, SERVICE, SHIPPING
 from integrations.carriers.base import CommonStatus, TrackingEvent
-from storage.models import Order, OrderStatus, Shipment, Stock
+from storage.models import Customer, Order, OrderStatus, Shipment, Stock
 from storage.outbox_models import OutboxNotification, OutboxStatus
 from tests.conftest import bearer, issue_key
 from tests.fakes.wecom_server import FakeWeCom
@@ -154,6 +154,16 @@ async def test_held_order_tells_the_salesperson_unless_they_confirmed_it_themsel
     out = await client.app[SERVICE].confirm(body["no"], actor="zhangwei")
     assert not out.ok
     assert len(await rows(event="gate_failed")) == 1
+    # repeated confirms through the API with the same gate result: still one message
+    for _ in range(3):
+        status, _ = await post(client, f"/api/orders/{body['no']}/confirm")
+        assert status == 409
+    assert len(await rows(event="gate_failed")) == 1
+    # a different result (now credit fails too) is news: one more
+    await Customer.filter(code="C0002").update(credit_limit=0)
+    status, _ = await post(client, f"/api/orders/{body['no']}/confirm")
+    assert status == 409
+    assert len(await rows(event="gate_failed")) == 2
 
 
 async def test_expedite_tells_the_warehouse_group(client):
