@@ -11,8 +11,9 @@ from decimal import Decimal
 from typing import Any
 
 from bot.config import Settings
+from bot.domain import couriers
 from bot.domain.allocation import Allocation, Destination, Shortage, WarehouseInfo
-from bot.domain.coverage import covering_carriers
+from bot.domain.coverage import usable_carriers
 from bot.domain.invoice import invoice_problems
 from integrations.geocode import Place
 
@@ -113,16 +114,25 @@ def coverage_gate(f: IntakeFacts, settings: Settings) -> GateResult:
         return GateResult("coverage", False,
                           f"收货地址“{f.address_raw}”无法识别到省市区，请写明省、市、区",
                           {"address": f.address_raw})
-    checked = {"province": p.province, "city": p.city, "district": p.district,
-               "adcode": p.adcode}
+    checked: dict[str, Any] = {"province": p.province, "city": p.city,
+                               "district": p.district, "adcode": p.adcode}
     if not p.district and p.city not in NO_DISTRICT_CITIES:
         return GateResult("coverage", False,
                           f"收货地址“{f.address_raw}”缺少区/县，请补充到区县", checked)
-    carriers = covering_carriers(destination(p), settings)
+    carriers, skipped = usable_carriers(destination(p), settings)
+    if skipped:
+        checked = {**checked, "unavailable": skipped}
+    if not carriers and skipped:
+        return GateResult("coverage", False,
+                          f"{p.province}{p.city}{p.district}可配送的快递均未开通："
+                          + "；".join(skipped.values()), checked)
     if not carriers:
         return GateResult("coverage", False,
                           f"{p.province}{p.city}{p.district}不在任何签约快递的配送范围内", checked)
-    return GateResult("coverage", True, f"{p.city}{p.district}可配送（{'、'.join(carriers)}）",
+    note = (f"；未开通：{'、'.join(couriers.short_name(c) for c in skipped)}"
+            if skipped else "")
+    return GateResult("coverage", True,
+                      f"{p.city}{p.district}可配送（{'、'.join(carriers)}）{note}",
                       {**checked, "carriers": carriers})
 
 
