@@ -40,6 +40,7 @@ from handlers.chat.views import ChatLinks
 from handlers.keys import DISPATCHER, NOTIFIER, OUTBOX, SERVICE, SETTINGS, SHIPPING
 from integrations.carriers import registry
 from integrations.carriers.sandbox import SandboxCarrier
+from integrations.http import Pools
 from integrations.wecom import MemoryTokenCache, WeComClient
 from integrations.wecom_crypto import AppCrypto, BotCrypto
 from messages import delivery, outbox_admin, render
@@ -53,10 +54,11 @@ log = logging.getLogger(__name__)
 
 
 CONFIG_PATH = web.AppKey("config_path", str)
+POOLS = web.AppKey("http_pools", Pools)
 
 
 def build(settings: Settings, *, load_demo_if_empty: bool = True, manage_db: bool = True,
-          config_path: str | None = None) -> web.Application:
+          config_path: str | None = None, pools: Pools | None = None) -> web.Application:
     """The whole web application. With manage_db=False the caller owns the database (and
     runs the outbox dispatcher and the scheduler, if it wants them)."""
     app = web.Application(client_max_size=settings.max_body_bytes,
@@ -68,10 +70,11 @@ def build(settings: Settings, *, load_demo_if_empty: bool = True, manage_db: boo
     app[ops.METRICS] = ops.Metrics()
     app[CONFIG_PATH] = config_path or ""
     app[pages.TRACKING] = TrackingPageConfig.from_settings(settings)
-    http = httpx.AsyncClient(timeout=10)
-    app.on_cleanup.append(lambda _: http.aclose())
-    wecom_client = _wecom_client(settings, http)
-    notifier, dispatcher = _notifications(app, settings, http, wecom_client)
+    pools = pools or Pools()  # one pool, concurrency limit and deadline per outside system
+    app[POOLS] = pools
+    app.on_cleanup.append(lambda _: pools.aclose())
+    wecom_client = _wecom_client(settings, pools.get("wecom"))
+    notifier, dispatcher = _notifications(app, settings, pools.get("notify"), wecom_client)
     catalog = Catalog(settings)
     service = OrderService(settings, catalog, notify=notifier)
     app[SERVICE] = service
@@ -80,7 +83,7 @@ def build(settings: Settings, *, load_demo_if_empty: bool = True, manage_db: boo
                       dashboard=lambda: dashboard.dashboard_link(tracking_page,
                                                                  settings.public_url))
     app[DISPATCHER] = build_dispatcher(service, ParserService(catalog), links)
-    providers = registry.build(settings, lambda _provider: http)
+    providers = registry.build(settings, pools.get)
     tracking = _tracking(app, settings, providers, notifier)
     app[SHIPPING] = ShippingService(service, providers.shipping, notify=notifier,
                                     sandbox=providers.sandbox)
