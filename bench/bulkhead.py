@@ -97,7 +97,7 @@ async def _reply(client: TestClient, wecom: FakeWeCom, user: str, msg_id: int) -
     start = time.perf_counter()
     resp = await client.post("/wecom/callback", params=query, data=body)
     assert resp.status == 200
-    while len(wecom.delivered(user)) == before:
+    while len(wecom.delivered(user)) == before:  # noqa: ASYNC110 (the fake has no event)
         await asyncio.sleep(0.002)
     return time.perf_counter() - start
 
@@ -117,7 +117,7 @@ async def _bench(client: TestClient, wecom: FakeWeCom, sf: FakeSf,
     sf.fail("drip")
     started = time.perf_counter()
     ships = [asyncio.create_task(app[SHIPPING].ship(no, "wh")) for no in nos]
-    while len(sf.received) < 16:
+    while len(sf.received) < 16:  # noqa: ASYNC110 (the carrier's pool fills up)
         await asyncio.sleep(0.01)
     loaded = [await _reply(client, wecom, f"l{i}", 1000 + i) for i in range(args.chats)]
     hanging = sum(not t.done() for t in ships)
