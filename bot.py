@@ -16,7 +16,7 @@ from bot import config
 
 KINDS = ("products", "customers", "warehouses", "stock", "staff", "deliveries")
 COMMANDS = ("serve", "import", "export", "demo", "parse", "calibrate", "migrate", "backup",
-            "stock", "keys", "aliases")
+            "stock", "keys", "aliases", "carriers")
 
 
 def _common(default: object) -> argparse.ArgumentParser:
@@ -73,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
                             "reservation rows (exit 1 on drift)")
     stock.add_argument("--fix", action="store_true",
                        help="set drifted figures to the sum of their reservation rows")
+    sub.add_parser("carriers", parents=[common],
+                   help="print which provider serves each courier (direct, 快递100, sandbox)")
     from bot import keys_cli
 
     keys_cli.add_parser(sub, common)
@@ -326,6 +328,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _parse(settings, args)
     if command == "backup":
         return _backup(settings, args)
+    if command == "carriers":
+        from integrations.carriers.registry import describe
+
+        print(describe(settings))
+        return 0
     if command == "migrate":
         return asyncio.run(_migrate(settings))
     if command == "keys":

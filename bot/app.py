@@ -15,6 +15,7 @@ from aiohttp import web
 from bot import alerts, autoship, calibration, config
 from bot.catalog import Catalog
 from bot.config import Settings
+from bot.domain import couriers
 from bot.ordering import OrderService
 from bot.parsing import ParserService
 from bot.ratelimit import Limiter
@@ -37,8 +38,9 @@ from handlers import (
 from handlers.chat.setup import build_dispatcher
 from handlers.chat.views import ChatLinks
 from handlers.keys import DISPATCHER, NOTIFIER, OUTBOX, SERVICE, SETTINGS, SHIPPING
-from integrations.carriers.registry import enabled_clients, status_report
+from integrations.carriers import registry
 from integrations.carriers.sandbox import SandboxCarrier
+from integrations.http import Pools
 from integrations.wecom import MemoryTokenCache, WeComClient
 from integrations.wecom_crypto import AppCrypto, BotCrypto
 from messages import delivery, outbox_admin, render
@@ -52,10 +54,11 @@ log = logging.getLogger(__name__)
 
 
 CONFIG_PATH = web.AppKey("config_path", str)
+POOLS = web.AppKey("http_pools", Pools)
 
 
 def build(settings: Settings, *, load_demo_if_empty: bool = True, manage_db: bool = True,
-          config_path: str | None = None) -> web.Application:
+          config_path: str | None = None, pools: Pools | None = None) -> web.Application:
     """The whole web application. With manage_db=False the caller owns the database (and
     runs the outbox dispatcher and the scheduler, if it wants them)."""
     app = web.Application(client_max_size=settings.max_body_bytes,
@@ -67,10 +70,11 @@ def build(settings: Settings, *, load_demo_if_empty: bool = True, manage_db: boo
     app[ops.METRICS] = ops.Metrics()
     app[CONFIG_PATH] = config_path or ""
     app[pages.TRACKING] = TrackingPageConfig.from_settings(settings)
-    http = httpx.AsyncClient(timeout=10)
-    app.on_cleanup.append(lambda _: http.aclose())
-    wecom_client = _wecom_client(settings, http)
-    notifier, dispatcher = _notifications(app, settings, http, wecom_client)
+    pools = pools or Pools()  # one pool, concurrency limit and deadline per outside system
+    app[POOLS] = pools
+    app.on_cleanup.append(lambda _: pools.aclose())
+    wecom_client = _wecom_client(settings, pools.get("wecom"))
+    notifier, dispatcher = _notifications(app, settings, pools.get("notify"), wecom_client)
     catalog = Catalog(settings)
     service = OrderService(settings, catalog, notify=notifier)
     app[SERVICE] = service
@@ -79,13 +83,14 @@ def build(settings: Settings, *, load_demo_if_empty: bool = True, manage_db: boo
                       dashboard=lambda: dashboard.dashboard_link(tracking_page,
                                                                  settings.public_url))
     app[DISPATCHER] = build_dispatcher(service, ParserService(catalog), links)
-    tracking = _tracking(app, settings, http, notifier)
-    app[SHIPPING] = ShippingService(service, {c: client for c, client in tracking.clients.items()
-                                              if c in settings.carriers}, notify=notifier)
+    providers = registry.build(settings, pools.get)
+    tracking = _tracking(app, settings, providers, notifier)
+    app[SHIPPING] = ShippingService(service, providers.shipping, notify=notifier,
+                                    sandbox=providers.sandbox)
     if manage_db:
         app.cleanup_ctx.append(_database(settings, load_demo_if_empty))
         app.cleanup_ctx.append(lambda app: delivery.running(dispatcher))
-        app.cleanup_ctx.append(_scheduler(tracking, settings, notifier))
+        app.cleanup_ctx.append(_scheduler(tracking, settings, notifier, providers.sandbox))
     app.on_startup.append(_reload_on_sighup)
     app.add_routes(ops.routes)
     app.add_routes(api.routes)
@@ -118,11 +123,14 @@ def _notifications(app: web.Application, settings: Settings, http: httpx.AsyncCl
     return notifier, dispatcher
 
 
-def _tracking(app: web.Application, settings: Settings, http: httpx.AsyncClient,
+def _tracking(app: web.Application, settings: Settings, providers: registry.Providers,
               notifier: delivery.Notifier) -> TrackingService:
-    """Carrier clients whose keys are set, the sandbox for SBX waybills, the push route."""
-    tracking = TrackingService(settings, enabled_clients(settings, http),
-                               on_changes=notifier.changes)
+    """The providers' clients (each courier tracked by the provider that serves it), the
+    sandbox for SBX waybills, the push route. Logs the courier → provider table."""
+    for line in registry.describe(settings).splitlines():
+        log.info("%s", line)
+    tracking = TrackingService(settings, providers.tracking, on_changes=notifier.changes,
+                               serving=providers.serving)
     tracking.clients["sandbox"] = SandboxCarrier(speed=tracking.config.sandbox_speed,
                                                  trips=tracking.sandbox_trips)
     app[carrier_push.TRACKING] = tracking
@@ -131,12 +139,12 @@ def _tracking(app: web.Application, settings: Settings, http: httpx.AsyncClient,
 
 
 def _scheduler(tracking: TrackingService, settings: Settings,
-               notifier: delivery.Notifier):  # type: ignore[no-untyped-def]
+               notifier: delivery.Notifier, sandbox: bool):  # type: ignore[no-untyped-def]
     """The tracking sweep, stuck-shipment and delay-risk checks, the daily report (after the
     database is up), and in sandbox mode the automatic hand-over to the sandbox carrier."""
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         auto = None
-        if not live_carriers(settings) & set(settings.carriers):
+        if sandbox:
             delay = timedelta(minutes=settings.auto_ship_minutes)
             auto = asyncio.create_task(autoship.run(app[SHIPPING], delay))
             log.info("sandbox: confirmed orders ship by themselves after %s", delay)
@@ -209,8 +217,9 @@ def _wecom(app: web.Application, settings: Settings, wecom_client: WeComClient |
 
 
 def live_carriers(settings: Settings) -> set[str]:
-    """Carriers with keys configured (DESIGN.md §5: enabled exactly when its keys are set)."""
-    return {code for code, text in status_report(settings).items() if text == "已启用"}
+    """Couriers served by a live provider (direct keys, or Kuaidi100 with their account)."""
+    return {code for code, s in couriers.plan(settings).items()
+            if s.available and s.provider != couriers.SANDBOX}
 
 
 def sandbox_mode(settings: Settings) -> bool:

@@ -15,6 +15,7 @@ from datetime import date, time
 from pathlib import Path
 from typing import Any
 
+from bot.domain.couriers import COURIERS, Kuaidi100Account
 from bot.domain.pricing import PricingPolicy
 from bot.domain.tracking import TrackingConfig
 from bot.ratelimit import RateLimits
@@ -104,6 +105,8 @@ class Settings:
     promise: PromiseConfig = PromiseConfig()
     quiet_hours: tuple[time, time] = (time(22, 0), time(8, 0))
     carriers: Mapping[str, CarrierConfig] = field(default_factory=dict)
+    # [kuaidi100.couriers.<courier>]: couriers Kuaidi100 issues waybills for (bot/domain/couriers)
+    kuaidi100_couriers: Mapping[str, Kuaidi100Account] = field(default_factory=dict)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     auto_ship_minutes: float = 10.0  # sandbox mode: ship confirmed orders after this delay
     notify: Mapping[str, Any] = field(default_factory=dict)  # [notify], read by messages/
@@ -176,6 +179,11 @@ def from_mapping(
         code: _carrier(code, c, regions)
         for code, c in _table(data, "carriers").items()
     }
+    accounts = _kuaidi100_accounts(_table(_table(data, "kuaidi100"), "couriers", "kuaidi100"))
+    for code in accounts:  # a courier served through Kuaidi100 needs no [carriers.X] of its own
+        if code not in carriers:
+            carriers[code] = CarrierConfig(code=code, name=_courier_name(code),
+                                           transit={"default": 72.0})
     for rule in (*rules, default_rule):
         for c in rule.carriers:
             if c not in carriers:
@@ -205,6 +213,7 @@ def from_mapping(
         quiet_hours=(_hhmm(quiet, "start", "quiet_hours", "22:00"),
                      _hhmm(quiet, "end", "quiet_hours", "08:00")),
         carriers=carriers,
+        kuaidi100_couriers=accounts,
         tracking=tracking,
         auto_ship_minutes=_num(_table(data, "sandbox"), "auto_ship_minutes", "sandbox", 10.0),
         notify=notify,
@@ -423,6 +432,42 @@ def _carrier(code: str, data: Any, regions: Mapping[str, frozenset[str]]) -> Car
         transit=transit,
         lanes=tuple(lanes),
     )
+
+
+_ACCOUNT_KEYS = {"partner_id": "partner_id", "partner_key": "partner_key",
+                 "partner_secret": "partner_secret", "partner_name": "partner_name",
+                 "net": "net", "code": "code", "exp_type": "exp_type"}
+
+
+def _kuaidi100_accounts(table: Mapping[str, Any]) -> dict[str, Kuaidi100Account]:
+    """[kuaidi100.couriers.<code>] tables: a known courier code (or an explicit kuaidicom)."""
+    out = {}
+    for code, sub in table.items():
+        where = f"kuaidi100.couriers.{code}"
+        if not isinstance(sub, Mapping):
+            raise ConfigError(f"{where}: expected a table")
+        known = {*_ACCOUNT_KEYS, "kuaidicom", "extra"}
+        for key in sub:
+            if key not in known:
+                raise ConfigError(
+                    f"{where}.{key}: unknown key (known: {', '.join(sorted(known))})")
+        courier = COURIERS.get(code)
+        kuaidicom = _str(sub, "kuaidicom", where, courier.kuaidicom if courier else "")
+        if not kuaidicom:
+            raise ConfigError(f"{where}: unknown courier {code!r} (known: "
+                              f"{', '.join(COURIERS)}); or give its kuaidicom")
+        extra = _table(sub, "extra", where)
+        out[code] = Kuaidi100Account(
+            courier=code, kuaidicom=kuaidicom,
+            **{attr: _str(sub, key, where, "标准快递" if key == "exp_type" else "")
+               for key, attr in _ACCOUNT_KEYS.items()},
+            extra={str(k): _str(extra, k, f"{where}.extra", "") for k in extra})
+    return out
+
+
+def _courier_name(code: str) -> str:
+    courier = COURIERS.get(code)
+    return courier.name if courier else code
 
 
 def _promise(data: Mapping[str, Any]) -> PromiseConfig:

@@ -22,6 +22,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
 from tqdm import tqdm
 
+from bot.domain import couriers
 from bot.domain.invoice import invoice_problems, normalise_tax_id
 from bot.domain.vocab import CST, ROLE_ZH
 from integrations import excel, geocode
@@ -455,8 +456,6 @@ def parse_staff(r: RowReader) -> None:
         v["group_chat"] = r.text("group_chat") or None
 
 
-CARRIER_NAMES = {"顺丰速运": "sf", "顺丰": "sf", "中通快递": "zto", "中通": "zto",
-                 "京东物流": "jd", "京东": "jd", "京东快递": "jd"}
 _LOCAL_TIME = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}[ T]\d{1,2}:\d{2}(:\d{2})?$")
 _FUTURE_SLACK = timedelta(hours=1)
 _places: dict[str, tuple[str, str] | None] = {}
@@ -466,10 +465,11 @@ def parse_delivery(r: RowReader) -> None:
     v = r.parsed.values
     v["waybill_no"] = r.parsed.key = r.text("waybill_no", required=True) or None
     text = r.text("carrier", required=True)
-    carrier = CARRIER_NAMES.get(text) or text.lower()
-    if text and carrier not in CARRIER_NAMES.values():
-        r.error("carrier", f"承运商“{text}”无法识别，应为 sf/zto/jd 或 顺丰速运/中通快递/京东物流")
-    v["carrier"] = carrier
+    carrier = couriers.by_name(text) if text else None
+    if text and carrier is None:
+        r.error("carrier", f"承运商“{text}”无法识别，应为快递编码（sf/zto/jd/yto…）"
+                           "或名称（顺丰速运/中通快递/京东物流/圆通…）")
+    v["carrier"] = carrier or text.lower()
     v["warehouse"] = r.text("warehouse", required=True)
     address = r.text("address", required=True)
     v["address"] = address

@@ -224,7 +224,8 @@ class OrderService:
             customer=_view(customer), customer_ref=ref, total=total, allocation=alloc,
             place=place, address_raw=address or "", invoice=invoice,
             names={p.sku: p.name for p, _, _ in lines}, warehouses=cat.warehouses,
-            credit_released_by=released_by)
+            credit_released_by=released_by,
+            address_missing=geocode.missing_parts(address) if address and not place else "")
         gates = run_intake(facts, self.settings)
         shipments = self._shipments(alloc, dest, at) if dest and alloc.ok else []
         promised = max((s["promised_at"] for s in shipments if s["promised_at"]), default=None)
@@ -286,7 +287,7 @@ class OrderService:
                 campaign=cmd.campaign, salesperson=cmd.salesperson,
                 preferred_warehouse=cmd.warehouse, address_raw=address or "",
                 province=place.province if place else "", city=place.city if place else "",
-                district=place.district if place else "", adcode=place.adcode if place else "",
+                district=place.area if place else "", adcode=place.adcode if place else "",
                 lat=place.lat if place else None, lon=place.lon if place else None,
                 invoice_type=invoice.get("type") or "普票", tax_id=invoice.get("tax_id", ""),
                 bank=invoice.get("bank", ""), account=invoice.get("account", ""),

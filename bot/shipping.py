@@ -1,11 +1,12 @@
 """Handing orders to carriers: e-waybills first, then the ship transaction; holds and retries.
 
-`ShippingService.ship` asks the carrier (or, for a carrier without live keys, the sandbox) for
-an e-waybill per reserved shipment *outside* any transaction, so a slow carrier never holds
-the order's row lock, and stores each number on its shipment at once (only while none is
-stored). The carrier order id is `{order no}-{shipment seq}`, so asking again never makes a
-second waybill at the carrier: SF and Kuaidi100 answer a repeat with the first waybill;
-ZTO and JD refuse it, and the number a concurrent caller stored is taken instead.
+`ShippingService.ship` asks the provider serving the shipment's courier (its direct client, or
+Kuaidi100 with the courier's account; only in sandbox mode, with no live provider configured at
+all, the sandbox) for an e-waybill per reserved shipment *outside* any transaction, so a slow
+carrier never holds the order's row lock, and stores each number on its shipment at once
+(only while none is stored). The carrier order id is `{order no}-{shipment seq}`, so asking
+again never makes a second waybill at the carrier: SF and Kuaidi100 answer a repeat with the
+first waybill; ZTO and JD refuse it, and the number a concurrent caller stored is taken instead.
 
 When every shipment has its waybill, `OrderService.ship` deducts stock and moves the order in
 one transaction. A carrier error holds the shipment instead (`storage.shipping_models`): the
@@ -28,6 +29,7 @@ from typing import Any, NamedTuple
 
 from tortoise.transactions import in_transaction
 
+from bot.domain import couriers
 from bot.domain.orders import IllegalTransition
 from bot.events import ShipmentHeld
 from bot.ordering import NotFound, OrderService, WaybillMissing
@@ -83,9 +85,12 @@ class ShippingService:
     def __init__(self, service: OrderService, clients: Mapping[str, CarrierClient],
                  notify: Notify | None = None, policy: RetryPolicy = DEFAULT_POLICY,
                  clock: Callable[[], datetime] | None = None, *,
-                 rand: Callable[[], float] = random.random) -> None:
+                 rand: Callable[[], float] = random.random, sandbox: bool | None = None
+                 ) -> None:
         self.service = service
         self.clients = clients
+        # Sandbox mode (SBX numbers) only with no live provider at all; by default: no clients.
+        self.sandbox = not clients if sandbox is None else sandbox
         self.notify = notify
         self.policy = policy
         self._clock = clock
@@ -142,8 +147,11 @@ class ShippingService:
         """The shipment's waybill, stored at once; or the carrier's error."""
         client = self.clients.get(s.carrier or "")
         try:
-            if client is None:
+            if client is None and self.sandbox:
                 number = await sandbox.issue_waybill(order, s)
+            elif client is None:  # a live installation never issues a sandbox number
+                raise CourierUnavailable(self._why_unavailable(s.carrier or ""),
+                                         carrier=s.carrier or "")
             else:
                 number = await self._create(client, order, s)
         except CarrierError as exc:
@@ -159,6 +167,12 @@ class ShippingService:
         s.waybill_no = stored or number
         return s.waybill_no
 
+    def _why_unavailable(self, courier: str) -> str:
+        service = couriers.plan(self.service.settings).get(courier)
+        if service is not None and service.reason:
+            return service.reason
+        return f"{couriers.short_name(courier) or '未指定快递'}未开通：没有可用的承运渠道"
+
     async def _create(self, client: CarrierClient, order: Order, s: Shipment) -> str:
         try:
             return (await client.create_waybill(await request_for(order, s))).waybill_no
@@ -173,8 +187,8 @@ class ShippingService:
     async def _hold(self, order: Order, s: Shipment, exc: CarrierError) -> Held:
         now, carrier = self._now(), s.carrier or exc.carrier
         reason = reason_of(exc, carrier)
-        # Asking again cannot undo a refused repeat: a person looks the number up.
-        final = isinstance(exc, CarrierDuplicateOrder)
+        # Asking again cannot undo a refused repeat, nor configure a courier: a person acts.
+        final = isinstance(exc, CarrierDuplicateOrder | CourierUnavailable)
         wait = exc.retry_after if isinstance(exc, CarrierRateLimited) else None
         rand = self._rand()
 
@@ -234,10 +248,17 @@ class ShippingService:
         return shipped
 
 
+class CourierUnavailable(CarrierError):
+    """No provider serves the shipment's courier in this (live) installation."""
+
+
 def reason_of(exc: CarrierError, carrier: str) -> str:
     """The carrier's message with its Chinese name in front: "顺丰：月结卡号已失效"."""
-    name = CARRIER_NAMES.get(exc.carrier or carrier, exc.carrier or carrier)
+    code = exc.carrier or carrier
+    name = CARRIER_NAMES.get(code) or couriers.short_name(code)
     message = exc.message or str(exc) or type(exc).__name__
+    if isinstance(exc, CourierUnavailable):  # "京东物流未开通：…" names the courier already
+        return message
     return message if message.startswith(name) else f"{name}：{message}"
 
 

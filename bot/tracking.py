@@ -112,9 +112,10 @@ class TrackingService:
                  clock: Clock = lambda: datetime.now(UTC), *,
                  config: TrackingConfig | None = None,
                  on_changes: Callable[[Sequence[ShipmentStatusChanged]], Awaitable[None]]
-                 | None = None) -> None:
+                 | None = None, serving: Mapping[str, str] | None = None) -> None:
         self.settings = settings
         self.clients = dict(clients)
+        self.serving = dict(serving or {})  # courier → the client key of its provider
         self.config = config or getattr(settings, "tracking", None) or TrackingConfig()
         self._clock = clock
         self._on_changes = on_changes
@@ -135,13 +136,17 @@ class TrackingService:
     # ---- routing -------------------------------------------------------------------------
 
     def client_for(self, carrier: str | None, waybill: str) -> str | None:
-        """The client that tracks a shipment: sandbox numbers, a route, the carrier, Kuaidi100."""
+        """The client that tracks a shipment: sandbox numbers, a route, the provider serving
+        the courier (its direct client, or Kuaidi100 with the courier's kuaidicom)."""
         if waybill.startswith(SANDBOX_PREFIX):
             return "sandbox" if "sandbox" in self.clients else None
         code = carrier or ""
         routed = self.config.route.get(code)
         if routed in self.clients:
             return routed
+        served = self.serving.get(code)
+        if served in self.clients:
+            return served
         if code in self.clients:
             return code
         k100 = self.clients.get("kuaidi100")

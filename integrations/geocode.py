@@ -31,6 +31,12 @@ class Place:
     lat: float | None
     lon: float | None
     detail: str = ""
+    zone: str = ""  # a development zone (苏州工业园区) when the address names no district
+
+    @property
+    def area(self) -> str:
+        """The finest level below the city: the district, else the development zone."""
+        return self.district or self.zone
 
     @property
     def province_short(self) -> str:
@@ -68,9 +74,42 @@ def point_for(adcode: str) -> tuple[float, float] | None:
     return None
 
 
+@dataclass(frozen=True)
+class Zone:
+    """A development zone (开发区, 高新区, 新区, 保税区 …): district-level, not a county."""
+
+    name: str
+    aliases: tuple[str, ...]
+    city: str
+    province: str
+
+
+ZONES_PATH = os.path.join(os.path.dirname(__file__), "data", "dev_zones.csv")
+# A zone the list does not know yet, named right after the city: 郑州经开区, 洛阳高新区.
+_ZONE_WORD = re.compile(r"^([\u4e00-\u9fa5]{0,6}?)(高新技术产业开发区|经济技术开发区"
+                        r"|新技术产业开发区|新技术开发区|综合保税区|工业园区|经开区|高新区"
+                        r"|保税区|开发区|新区)")
+
+
+@lru_cache(maxsize=1)
+def zones() -> tuple[Zone, ...]:
+    """The maintained list (integrations/data/dev_zones.csv)."""
+    with open(ZONES_PATH, encoding="utf-8") as fh:
+        return tuple(Zone(r["zone"], tuple(a for a in r["aliases"].split(";") if a),
+                          r["city"], r["province"]) for r in csv.DictReader(fh))
+
+
+def find_zone(text: str, city: str = "") -> Zone | None:
+    """The listed zone the address names (longest name first), within `city` when given."""
+    hits = [(len(n), z) for z in zones() for n in (z.name, *z.aliases)
+            if n in text and (not city or z.city == city)]
+    return max(hits, key=lambda h: h[0])[1] if hits else None
+
+
 @lru_cache(maxsize=8192)
 def parse(raw: str) -> Place | None:
-    """Place a delivery address, or None when it cannot be placed down to a city."""
+    """Place a delivery address at the finest level it resolves to: district, else a
+    development zone (mapped to its city), else the city; None without a city."""
     text = (raw or "").strip()
     if not text:
         return None
@@ -79,17 +118,49 @@ def parse(raw: str) -> Place | None:
     row = df.iloc[0]
     province, city, district, adcode = (row["省"], row["市"], row["区"], row["adcode"])
     if not isinstance(province, str) or not isinstance(adcode, str):
-        return None
+        return _zone_only(text)
     if province in MUNICIPALITIES or city == "市辖区" or not isinstance(city, str):
         city = province if province in MUNICIPALITIES else (city if isinstance(city, str) else "")
     if not city:
-        return None
+        return _zone_only(text)
     district = district if isinstance(district, str) else ""
     adcode = adcode[:6]
     point = point_for(adcode)
     detail = row["地址"] if isinstance(row["地址"], str) else ""
+    zone = "" if district else _zone_name(text, detail, city)
     return Place(text, province, city, district, adcode,
-                 point[0] if point else None, point[1] if point else None, detail)
+                 point[0] if point else None, point[1] if point else None, detail, zone)
+
+
+def _zone_name(text: str, detail: str, city: str) -> str:
+    found = find_zone(text, city)
+    if found is not None:
+        return found.name
+    m = _ZONE_WORD.match(detail)
+    return f"{short_name(city)}{m.group(1)}{m.group(2)}" if m else ""
+
+
+def _zone_only(text: str) -> Place | None:
+    """An address cpca cannot place but that names a listed zone (泰达, 光谷 …)."""
+    found = find_zone(text)
+    if found is None:
+        return None
+    city = parse(f"{found.province}{found.city}")
+    if city is None:
+        return None
+    return Place(text, city.province, city.city, "", city.adcode, city.lat, city.lon,
+                 text, found.name)
+
+
+def missing_parts(raw: str) -> str:
+    """What an address lacks to be placed, in Chinese: 缺少城市（已识别：江苏省）."""
+    text = (raw or "").strip()
+    with _lock:
+        row = cpca.transform([text]).iloc[0]
+    province = row["省"] if isinstance(row["省"], str) else ""
+    if province:
+        return f"缺少城市（只识别到{province}），请写明所在市"
+    return "缺少省和城市，请写明省、市（如“江苏省苏州市”）"
 
 
 def city_point(name: str) -> tuple[float, float] | None:

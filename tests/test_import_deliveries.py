@@ -43,7 +43,7 @@ async def test_bad_rows_are_numbered_and_nothing_is_written(db, tmp_path):
     await import_file("warehouses", DATA / "warehouses.csv")
     path = write_xlsx(tmp_path / "d.xlsx", [
         EN, row("OK1"),
-        row("BAD1", carrier="申通"),
+        row("BAD1", carrier="马上到快递"),
         row("BAD2", wh="XX99"),
         row("BAD3", address="火星基地"),
         row("BAD4", delivered="2026-11-02 12:00"),  # before shipping

@@ -53,6 +53,7 @@ class Destination:
     city: str  # short name
     lat: float | None = None
     lon: float | None = None
+    area: str = ""  # district, else development zone (苏州工业园区): the finest level known
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,8 @@ def in_places(dest: Destination, places: Iterable[str], regions: Mapping[str, fr
         if place == "*":
             return True
         members = regions.get(place, frozenset({place}))
-        if dest.province in members or dest.city in members:
+        if dest.province in members or dest.city in members or (
+                dest.area and dest.area in members):
             return True
     return False
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot.config import CarrierConfig, Settings
+from bot.domain import couriers
 from bot.domain.allocation import Destination, WarehouseInfo, in_places
 
 
@@ -19,9 +20,18 @@ def covering_carriers(dest: Destination, settings: Settings) -> list[str]:
     return [code for code, c in settings.carriers.items() if covers(c, dest, settings.regions)]
 
 
-def choose_carrier(dest: Destination, preference: Sequence[str], settings: Settings) -> str | None:
-    """First carrier of the rule's preference that covers the destination, else any that does."""
+def usable_carriers(dest: Destination, settings: Settings) -> tuple[list[str], dict[str, str]]:
+    """Couriers that cover the destination and have a provider, and those skipped (→ why)."""
+    down = couriers.unavailable(settings)
     covering = covering_carriers(dest, settings)
+    return ([c for c in covering if c not in down],
+            {c: down[c] for c in covering if c in down})
+
+
+def choose_carrier(dest: Destination, preference: Sequence[str], settings: Settings) -> str | None:
+    """First courier of the rule's preference that covers the destination and is served by a
+    provider, else any that is; a courier without a provider is skipped."""
+    covering, _skipped = usable_carriers(dest, settings)
     for code in preference:
         if code in covering:
             return code

@@ -11,13 +11,11 @@ from decimal import Decimal
 from typing import Any
 
 from bot.config import Settings
-from bot.domain import credit
+from bot.domain import couriers, credit
 from bot.domain.allocation import Allocation, Destination, Shortage, WarehouseInfo
-from bot.domain.coverage import covering_carriers
+from bot.domain.coverage import usable_carriers
 from bot.domain.invoice import invoice_problems
 from integrations.geocode import Place
-
-NO_DISTRICT_CITIES = frozenset({"东莞市", "中山市", "嘉峪关市", "儋州市"})
 
 
 @dataclass(frozen=True)
@@ -55,6 +53,7 @@ class IntakeFacts:
     names: Mapping[str, str]  # sku → product name, for messages
     warehouses: Mapping[str, WarehouseInfo]
     credit_released_by: str | None = None
+    address_missing: str = "请写明省、市"  # what the address lacks when it cannot be placed
 
 
 def customer_gate(f: IntakeFacts) -> GateResult:
@@ -109,20 +108,28 @@ def coverage_gate(f: IntakeFacts, settings: Settings) -> GateResult:
     p = f.place
     if not f.address_raw.strip():
         return GateResult("coverage", False, "缺少收货地址", {})
-    if p is None:
+    if p is None:  # only an address without a city is refused
         return GateResult("coverage", False,
-                          f"收货地址“{f.address_raw}”无法识别到省市区，请写明省、市、区",
+                          f"收货地址“{f.address_raw}”无法识别到城市：{f.address_missing}",
                           {"address": f.address_raw})
-    checked = {"province": p.province, "city": p.city, "district": p.district,
-               "adcode": p.adcode}
-    if not p.district and p.city not in NO_DISTRICT_CITIES:
+    checked: dict[str, Any] = {"province": p.province, "city": p.city,
+                               "district": p.district, "adcode": p.adcode}
+    if p.zone:
+        checked["zone"] = p.zone
+    carriers, skipped = usable_carriers(destination(p), settings)
+    if skipped:
+        checked = {**checked, "unavailable": skipped}
+    if not carriers and skipped:
         return GateResult("coverage", False,
-                          f"收货地址“{f.address_raw}”缺少区/县，请补充到区县", checked)
-    carriers = covering_carriers(destination(p), settings)
+                          f"{p.province}{p.city}{p.area}可配送的快递均未开通："
+                          + "；".join(skipped.values()), checked)
     if not carriers:
         return GateResult("coverage", False,
-                          f"{p.province}{p.city}{p.district}不在任何签约快递的配送范围内", checked)
-    return GateResult("coverage", True, f"{p.city}{p.district}可配送（{'、'.join(carriers)}）",
+                          f"{p.province}{p.city}{p.area}不在任何签约快递的配送范围内", checked)
+    note = (f"；未开通：{'、'.join(couriers.short_name(c) for c in skipped)}"
+            if skipped else "")
+    return GateResult("coverage", True,
+                      f"{p.city}{p.area}可配送（{'、'.join(carriers)}）{note}",
                       {**checked, "carriers": carriers})
 
 
@@ -148,4 +155,4 @@ def failed(results: Sequence[GateResult]) -> list[GateResult]:
 
 
 def destination(p: Place) -> Destination:
-    return Destination(p.province_short, p.city_short, p.lat, p.lon)
+    return Destination(p.province_short, p.city_short, p.lat, p.lon, p.area)

@@ -199,9 +199,12 @@ class TrackingConfig:
     route: Mapping[str, str] = field(default_factory=dict)  # shipment carrier -> client code
 
     def limits(self, code: str) -> CarrierLimits:
-        got = self.carriers.get(code) or DEFAULT_CARRIERS.get(code) or CarrierLimits()
-        floor = MIN_GAP_FLOOR_MINUTES.get(code, 0.0)
-        batch = min(got.batch_size, MAX_BATCH.get(code, got.batch_size))
+        """A client's limits; `kuaidi100.zto` (Kuaidi100 serving ZTO) has Kuaidi100's."""
+        base = code.partition(".")[0]
+        got = (self.carriers.get(code) or self.carriers.get(base) or DEFAULT_CARRIERS.get(base)
+               or CarrierLimits())
+        floor = MIN_GAP_FLOOR_MINUTES.get(base, 0.0)
+        batch = min(got.batch_size, MAX_BATCH.get(base, got.batch_size))
         if got.min_gap_minutes < floor or batch != got.batch_size:
             got = replace(got, min_gap_minutes=max(floor, got.min_gap_minutes), batch_size=batch)
         return got

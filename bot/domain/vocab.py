@@ -84,6 +84,8 @@ ROLE_ZH: Mapping[str, str] = MappingProxyType({
 
 CARRIER_ZH: Mapping[str, str] = MappingProxyType({
     "kuaidi100": "快递100", "sf": "顺丰", "zto": "中通", "jd": "京东物流", "sandbox": "沙箱快递",
+    "yto": "圆通", "sto": "申通", "yd": "韵达", "jtexpress": "极兔", "ems": "EMS",
+    "youzheng": "中国邮政", "debang": "德邦",
 })
 
 

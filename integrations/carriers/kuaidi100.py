@@ -2,7 +2,8 @@
 
 Envelopes and signatures follow carriers.md §1: query sign = UPPER(MD5(param + key +
 customer)); push sign = MD5(param + salt); label sign = UPPER(MD5(param + t + key + secret)).
-One client issues and tracks waybills of one Kuaidi100 company code (`company`).
+One client issues and tracks waybills of one courier (`company` = its Kuaidi100 `kuaidicom`),
+under that courier's account (`account`: partnerId, … from `[kuaidi100.couriers.X]`).
 
 Kuaidi100 locks a number queried more often than every 30 minutes (锁单: no more updates),
 so `query` refuses, with CarrierRateLimited, a number this client asked for less than 30
@@ -21,6 +22,7 @@ from urllib.parse import parse_qs
 
 import httpx
 
+from bot.domain.couriers import COURIERS, Kuaidi100Account
 from integrations.carriers.base import (
     DEFAULT_TIMEOUT,
     KUAIDI100_CODES,
@@ -50,8 +52,8 @@ REQUIRED_KEYS = ("KUAIDI100_KEY", "KUAIDI100_CUSTOMER", "KUAIDI100_SECRET", "KUA
 POLL_BASE = "https://poll.kuaidi100.com"
 API_BASE = "https://api.kuaidi100.com"
 LOCK_WINDOW_S = 30 * 60
-# Our carrier codes <-> Kuaidi100 company codes (carriers.md §1.6).
-COMPANIES = {"sf": "shunfeng", "zto": "zhongtong", "jd": "jd"}
+# Our courier codes <-> Kuaidi100 company codes (carriers.md §1.6, bot/domain/couriers.py).
+COMPANIES = {c.code: c.kuaidicom for c in COURIERS.values()}
 OUR_CODES = {v: k for k, v in COMPANIES.items()}
 PUSH_REPLY = {"result": True, "returnCode": "200", "message": "成功"}
 _AUTH_CODES = {"503", "600", "601"}
@@ -85,25 +87,28 @@ class Kuaidi100Client:
 
     def __init__(self, http: httpx.AsyncClient, poll_base: str, api_base: str, key: str,
                  customer: str, secret: str, salt: str, timeout: float = DEFAULT_TIMEOUT, *,
-                 company: str = "zhongtong", clock: Callable[[], float] = time.time) -> None:
+                 company: str = "zhongtong", clock: Callable[[], float] = time.time,
+                 account: Kuaidi100Account | None = None) -> None:
         self._http = http
         self._poll_base = poll_base.rstrip("/")
         self._api_base = api_base.rstrip("/")
         self._key, self._customer, self._secret, self._salt = key, customer, secret, salt
         self._timeout = timeout
-        self.company = company
+        self.company = account.kuaidicom if account else company
+        self.account = account
         self._clock = clock
         self._last_query: dict[str, float] = {}
 
     @classmethod
     def from_settings(cls, settings: Any, http: httpx.AsyncClient, *,
-                      timeout: float = DEFAULT_TIMEOUT, company: str = "zhongtong"
-                      ) -> Kuaidi100Client:
+                      timeout: float = DEFAULT_TIMEOUT, company: str = "zhongtong",
+                      account: Kuaidi100Account | None = None) -> Kuaidi100Client:
         keys = require_keys(settings, CODE, REQUIRED_KEYS)
         return cls(http, env_or(settings, "KUAIDI100_POLL_BASE", POLL_BASE),
                    env_or(settings, "KUAIDI100_API_BASE", API_BASE),
                    keys["KUAIDI100_KEY"], keys["KUAIDI100_CUSTOMER"],
-                   keys["KUAIDI100_SECRET"], keys["KUAIDI100_SALT"], timeout, company=company)
+                   keys["KUAIDI100_SECRET"], keys["KUAIDI100_SALT"], timeout, company=company,
+                   account=account)
 
     # ---- real-time query -------------------------------------------------------------
 
@@ -210,11 +215,14 @@ class Kuaidi100Client:
             "printType": "NON", "kuaidicom": self.company,
             "recMan": _man(req.receiver), "sendMan": _man(req.sender),
             "cargo": req.description, "count": req.parcel_count,
-            "weight": round(req.weight_kg, 2), "payType": "MONTHLY", "expType": "标准快递",
+            "weight": round(req.weight_kg, 2), "payType": "MONTHLY",
+            "expType": self.account.exp_type if self.account else "标准快递",
             "orderId": req.carrier_order_id, "reorder": False,
         }
         if req.monthly_card:
             param["partnerId"] = req.monthly_card
+        if self.account is not None:  # the courier account Kuaidi100 issues the waybill under
+            param.update(self.account.label_fields())
         return param
 
 

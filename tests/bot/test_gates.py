@@ -61,13 +61,21 @@ def test_stock_shortage_names_the_product(settings):
 
 @pytest.mark.parametrize(("address", "words"), [
     ("", "缺少收货地址"),
-    ("火星基地1号", "无法识别"),
-    ("杭州", "缺少区/县"),
+    ("火星基地1号", "缺少省和城市"),
+    ("江苏省星湖街328号", "缺少城市（只识别到江苏省）"),
 ])
-def test_coverage_needs_a_placeable_address(settings, address, words):
-    f = facts(place=geocode.parse(address) if address else None, address_raw=address)
+def test_coverage_needs_a_city(settings, address, words):
+    place = geocode.parse(address) if address else None
+    f = facts(place=place, address_raw=address,
+              address_missing=geocode.missing_parts(address) if address else "")
     g = by_code(run_intake(f, settings))["coverage"]
-    assert not g.ok and words in g.message
+    assert place is None and not g.ok and words in g.message
+
+
+def test_an_address_without_a_district_is_served_at_city_level(settings):
+    f = facts(place=geocode.parse("杭州文三路100号"), address_raw="杭州文三路100号")
+    g = by_code(run_intake(f, settings))["coverage"]
+    assert g.ok and g.checked["city"] == "杭州市" and g.checked["district"] == ""
 
 
 def test_coverage_fails_where_no_carrier_delivers(settings):

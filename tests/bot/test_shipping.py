@@ -394,7 +394,7 @@ async def test_autoship_leaves_held_orders_to_the_retries(service, shippable, sf
     from bot.autoship import ship_due
 
     held = await allocated(service, "sf")
-    fine = await allocated(service, "jd")
+    fine = await allocated(service, "sf")
     svc = shipping(service, {"sf": sf_client(sf, http)})
     sf.fail("business", times=1)
     await svc.ship(held.no, "wh")

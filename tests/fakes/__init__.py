@@ -78,6 +78,8 @@ class FakeCarrierServer:
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.slow_seconds = 2.0  # well past the tests' client timeouts (1 s)
+        self.drip_seconds = 60.0  # "drip": how long the body keeps coming, and how slowly
+        self.drip_every = 0.5
         self.now: Callable[[], float] = time.time
         self.base_url = ""
         self._fault: str | None = None
@@ -85,7 +87,7 @@ class FakeCarrierServer:
 
     def fail(self, fault: str | None, times: int | None = None) -> None:
         """Misbehave on the next `times` requests (None: until told otherwise)."""
-        if fault is not None and fault not in FAULTS:
+        if fault is not None and fault not in (*FAULTS, "drip"):
             raise ValueError(f"unknown fault {fault!r}")
         self._fault, self._fault_times = fault, times
 
@@ -101,6 +103,19 @@ class FakeCarrierServer:
         server = await aiohttp_server(self.app())
         self.base_url = str(server.make_url("")).rstrip("/")
         return self.base_url
+
+    async def _drip(self, request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await resp.prepare(request)
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self.drip_seconds
+        try:
+            while loop.time() < end:
+                await resp.write(b" ")
+                await asyncio.sleep(self.drip_every)
+        except ConnectionResetError:
+            return resp  # the client gave up: what the deadline is for
+        return resp
 
     def _take_fault(self) -> str | None:
         fault = self._fault
@@ -118,6 +133,8 @@ class FakeCarrierServer:
         self.received.append(Received(request.method, request.path, dict(request.query),
                                       dict(request.headers), body))
         fault = self._take_fault()
+        if fault == "drip":  # headers at once, then a byte every drip_every s: no read times out
+            return await self._drip(request)
         if fault == "slow":
             await asyncio.sleep(self.slow_seconds)
         elif fault == "server_error":

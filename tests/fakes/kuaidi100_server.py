@@ -7,8 +7,11 @@ Enforces what carriers.md §1 and §6 describe:
   24 h, is locked (锁单): for 24 h the answers keep the snapshot taken at lock time.
 - subscribe: form schema=json/param with the key inside (600 otherwise); 501 on a repeat.
 - label/order: form method/key/t/param/sign, sign = UPPER(MD5(param + t + key + secret));
-  the same orderId with reorder=false returns the first result. Its error codes are not
-  public: 30001/30002 below are this fake's own.
+  `kuaidicom` must be a known company code, and when the fake is given the courier accounts
+  (`accounts`: kuaidicom → partnerId) the waybill is issued only under that courier's
+  partnerId; the number is the courier's (ZTO 7310…, YTO YT…). The same orderId with
+  reorder=false returns the first result. Its error codes are not public: 30001/30002/30004
+  below are this fake's own.
 Times are China local time without zone, as Kuaidi100 sends them.
 """
 
@@ -23,7 +26,11 @@ from aiohttp import web
 
 from tests.fakes import FakeCarrierServer, forced, form_body, form_fields, json_reply
 
-KNOWN = {"shunfeng", "shunfengkuaiyun", "zhongtong", "jd", "yuantong", "yunda", "shentong"}
+KNOWN = {"shunfeng", "shunfengkuaiyun", "zhongtong", "jd", "yuantong", "yunda", "shentong",
+         "jtexpress", "ems", "youzhengguonei", "debangkuaidi"}
+# How each courier's numbers look (the e-waybill answer carries the courier's own number).
+NUMBER_PREFIX = {"zhongtong": "7310", "yuantong": "YT", "shentong": "77", "yunda": "4312",
+                 "jtexpress": "JT", "shunfeng": "SF", "jd": "JDV", "ems": "11"}
 PHONE_REQUIRED = {"shunfeng", "shunfengkuaiyun", "zhongtong"}
 LOCK_GAP_S = 30 * 60
 LOCK_FOR_S = 24 * 3600
@@ -93,6 +100,7 @@ class FakeKuaidi100(FakeCarrierServer):
         self.locked: dict[str, tuple[float, dict[str, Any]]] = {}
         self.subscriptions: dict[str, dict[str, Any]] = {}
         self.labels: dict[str, dict[str, Any]] = {}
+        self.accounts: dict[str, str] | None = None  # kuaidicom → partnerId, when checked
         self._serial = 0
 
     def add_track(self, num: str, com: str, phone: str, *items: dict[str, str]) -> None:
@@ -181,6 +189,13 @@ class FakeKuaidi100(FakeCarrierServer):
         missing = _label_missing(form.get("method", ""), p)
         if missing:
             return json_reply({"code": 30001, "message": f"参数错误：{missing}", "data": None})
+        if p["kuaidicom"] not in KNOWN:
+            return json_reply({"code": 30001, "message": "参数错误：kuaidicom 不支持",
+                               "data": None})
+        if self.accounts is not None and (
+                self.accounts.get(p["kuaidicom"]) != p.get("partnerId")):
+            return json_reply({"code": 30004, "message": "电子面单账号错误：partnerId 不匹配",
+                               "data": None})
         first = self.labels.get(p.get("orderId", ""))
         if first is None or p.get("reorder") is True:
             first = self._new_label(p)
@@ -188,7 +203,8 @@ class FakeKuaidi100(FakeCarrierServer):
 
     def _new_label(self, p: dict[str, Any]) -> dict[str, Any]:
         self._serial += 1
-        data = {"taskId": f"T{self._serial:08d}", "kuaidinum": f"7310{self._serial:010d}",
+        prefix = NUMBER_PREFIX.get(p["kuaidicom"], "K")
+        data = {"taskId": f"T{self._serial:08d}", "kuaidinum": f"{prefix}{self._serial:010d}",
                 "kuaidicom": p["kuaidicom"], "childNum": "", "returnNum": "", "label": "",
                 "bulkpen": "300- H12 09", "orgName": "杭州西湖", "destName": "上海"}
         if p.get("orderId"):
