@@ -147,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     customers = [CustomerRef(c["code"], c["name"], tuple(c["aliases"]), c["active"])
                  for c in data.customers]
     t0 = time.perf_counter()
-    index = ParserIndex.build(products, customers)
+    index = ParserIndex.build(products, customers, geocode.parse)
     print(f"index build: {time.perf_counter() - t0:.2f} s over {len(products):,} products, "
           f"{len(customers)} customers")
     sets = {"corpus": corpus_texts(), "generated": generated(data, args.messages, args.seed)}

@@ -36,6 +36,7 @@ from bot import config  # noqa: E402
 from bot.catalog import ProductInfo  # noqa: E402
 from bot.domain.parser import CustomerRef, ParserIndex, parse  # noqa: E402
 from bot.parse_cli import demo_index  # noqa: E402
+from integrations import geocode  # noqa: E402
 from tests.bot.parser_corpus import CORPUS, Case  # noqa: E402
 from tests.bot.test_parser_corpus import score_case  # noqa: E402
 
@@ -52,7 +53,7 @@ def heldout_index(folder: Path = HELDOUT) -> ParserIndex:
         customers = [CustomerRef(r["客户编码"], r["客户名称"],
                                  tuple(a for a in r["别名"].split(";") if a), True)
                      for r in csv.DictReader(f)]
-    return ParserIndex.build(products, customers)
+    return ParserIndex.build(products, customers, geocode.parse)
 
 
 def heldout_cases(which: str, folder: Path = HELDOUT) -> list[Case]:

@@ -17,6 +17,10 @@ from typing import Any
 
 from bot.domain.couriers import COURIERS, Kuaidi100Account
 from bot.domain.pricing import PricingPolicy
+from bot.domain.rules import AllocationRule as AllocationRule
+from bot.domain.rules import CalibrationConfig as CalibrationConfig
+from bot.domain.rules import CarrierConfig as CarrierConfig
+from bot.domain.rules import PromiseConfig as PromiseConfig
 from bot.domain.tracking import TrackingConfig
 from bot.ratelimit import RateLimits
 from bot.serving import ServingConfig, limits_from_toml
@@ -47,50 +51,6 @@ class Secret:
 
 
 @dataclass(frozen=True)
-class AllocationRule:
-    name: str
-    categories: frozenset[str] = frozenset()
-    regions: tuple[str, ...] = ()
-    strategy: str = "nearest"
-    safety_stock: int = 0
-    warehouses: tuple[str, ...] = ()
-    carriers: tuple[str, ...] = ()
-    split_lines: bool = True
-
-
-@dataclass(frozen=True)
-class CarrierConfig:
-    code: str
-    name: str
-    coverage: tuple[str, ...] = ("*",)
-    exclude: tuple[str, ...] = ()
-    transit: Mapping[str, float] = field(default_factory=dict)
-    lanes: tuple[tuple[str, str, float], ...] = ()
-
-
-@dataclass(frozen=True)
-class CalibrationConfig:
-    """[promise.calibration]: transit hours learnt from delivered history (bot/calibration.py)."""
-
-    enabled: bool = True
-    min_samples: int = 20  # deliveries a lane needs before its own figure replaces the config
-    percentile: float = 80.0  # of actual transit hours: the share promised in time
-    window_days: int = 60
-    every_hours: float = 24.0
-    max_change: float = 0.5  # a learnt figure stays within configured hours × (1 ± this)
-
-
-@dataclass(frozen=True)
-class PromiseConfig:
-    pick_pack_hours: float = 2.0
-    workdays: frozenset[int] = frozenset({1, 2, 3, 4, 5, 6})
-    holidays: frozenset[date] = frozenset()
-    cutoffs: Mapping[str, time] = field(default_factory=dict)
-    delivery_window_hours: float = 2.0
-    calibration: CalibrationConfig = CalibrationConfig()
-
-
-@dataclass(frozen=True)
 class Settings:
     db_url: str = "sqlite://lvyue.db"
     host: str = "127.0.0.1"
@@ -100,9 +60,9 @@ class Settings:
     secret: Secret = Secret("")
     regions: Mapping[str, frozenset[str]] = field(default_factory=dict)
     rules: tuple[AllocationRule, ...] = ()
-    default_rule: AllocationRule = AllocationRule(name="默认")
+    default_rule: AllocationRule = field(default_factory=lambda: AllocationRule(name="默认"))
     credit_tolerance: float = 0.0
-    promise: PromiseConfig = PromiseConfig()
+    promise: PromiseConfig = field(default_factory=PromiseConfig)
     quiet_hours: tuple[time, time] = (time(22, 0), time(8, 0))
     carriers: Mapping[str, CarrierConfig] = field(default_factory=dict)
     # [kuaidi100.couriers.<courier>]: couriers Kuaidi100 issues waybills for (bot/domain/couriers)
@@ -123,6 +83,12 @@ class Settings:
     pricing: PricingPolicy = field(default_factory=PricingPolicy)
     # [parser.lexicon.rewrites|terms|brands|models]: added to bot/domain/parser_lexicon.toml
     parser_lexicon: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def configured_keys(self) -> frozenset[str]:
+        """The environment keys that are set: what the domain may know of the secrets
+        (bot/domain/rules.py RuleBook), their names only."""
+        return frozenset(k for k, v in self.env.items() if v)
 
 
 # Environment keys of the public contract (DESIGN.md §5) kept as secrets for the adapters.

@@ -16,6 +16,7 @@ from tortoise.exceptions import OperationalError
 from bot.catalog import ProductInfo
 from bot.config import Settings
 from bot.domain.parser import CustomerRef, ParserIndex, parse
+from integrations import geocode
 from storage.models import Customer, Product
 
 
@@ -29,7 +30,7 @@ async def load_index() -> ParserIndex:
                      "code", "name", "aliases", "active")]
     from bot import learning
 
-    return ParserIndex.build(products, customers, learnt=await learning.for_index())
+    return ParserIndex.build(products, customers, geocode.parse, learnt=await learning.for_index())
 
 
 async def parse_command(text: str, customer: str | None, settings: Settings) -> dict[str, Any]:
@@ -67,7 +68,7 @@ def demo_index(settings: Settings) -> ParserIndex:
                 for i, p in enumerate(data.products, start=1)]
     customers = [CustomerRef(c["code"], c["name"], _aliases(c["aliases"]), c["active"])
                  for c in data.customers]
-    return ParserIndex.build(products, customers)
+    return ParserIndex.build(products, customers, geocode.parse)
 
 
 def _aliases(value: object) -> tuple[str, ...]:

@@ -7,7 +7,6 @@ the structured fields and for a district/city/province centroid as the point.
 from __future__ import annotations
 
 import csv
-import math
 import os
 import re
 import threading
@@ -16,40 +15,12 @@ from functools import lru_cache
 
 import cpca
 
+from bot.domain.places import Place as Place
+from bot.domain.places import distance_km as distance_km
+from bot.domain.places import short_name as short_name
+
 MUNICIPALITIES = ("北京市", "上海市", "天津市", "重庆市")
-_SUFFIX = re.compile(r"(特别行政区|维吾尔自治区|壮族自治区|回族自治区|自治区|省|市)$")
 _lock = threading.Lock()  # cpca's matcher is not documented as thread-safe
-
-
-@dataclass(frozen=True)
-class Place:
-    raw: str
-    province: str
-    city: str
-    district: str
-    adcode: str
-    lat: float | None
-    lon: float | None
-    detail: str = ""
-    zone: str = ""  # a development zone (苏州工业园区) when the address names no district
-
-    @property
-    def area(self) -> str:
-        """The finest level below the city: the district, else the development zone."""
-        return self.district or self.zone
-
-    @property
-    def province_short(self) -> str:
-        return short_name(self.province)
-
-    @property
-    def city_short(self) -> str:
-        return short_name(self.city)
-
-
-def short_name(name: str) -> str:
-    """浙江省 → 浙江, 杭州市 → 杭州, 广西壮族自治区 → 广西."""
-    return _SUFFIX.sub("", name) if name else ""
 
 
 @lru_cache(maxsize=1)
@@ -167,11 +138,3 @@ def city_point(name: str) -> tuple[float, float] | None:
     """Coordinates of a city given by name (for warehouses imported without lat/lon)."""
     place = parse(name if name.endswith(("市", "州", "区")) else name + "市")
     return (place.lat, place.lon) if place and place.lat is not None else None  # type: ignore[return-value]
-
-
-def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Great-circle distance."""
-    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
-    h = (math.sin((lat2 - lat1) / 2) ** 2
-         + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2)
-    return 6371.0 * 2 * math.asin(math.sqrt(h))

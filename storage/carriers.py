@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from tortoise.transactions import in_transaction
 
-from bot.config import CarrierConfig
+from bot.domain.rules import CarrierConfig
 from storage.models import Carrier, CarrierCoverage
 
 

@@ -8,6 +8,8 @@ from typing import Any
 from tortoise import fields
 from tortoise.models import Model
 
+from bot.domain.status import OrderStatus as OrderStatus
+
 
 class Role(StrEnum):
     sales = "sales"
@@ -26,19 +28,6 @@ class InvoiceType(StrEnum):
     normal = "普票"
     special = "专票"
     none = "无需"
-
-
-class OrderStatus(StrEnum):
-    draft = "draft"
-    confirmed = "confirmed"
-    allocated = "allocated"
-    shipped = "shipped"
-    in_transit = "in_transit"
-    out_for_delivery = "out_for_delivery"
-    delivered = "delivered"
-    on_hold = "on_hold"
-    cancelled = "cancelled"
-    exception = "exception"
 
 
 class Customer(Model):

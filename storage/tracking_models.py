@@ -27,7 +27,7 @@ from tortoise import fields
 from tortoise.fields.data import JSON_DUMPS
 from tortoise.models import Model
 
-from integrations.carriers.base import CommonStatus
+from bot.domain.parcels import CommonStatus
 from storage import sql
 from storage.sql import Stmt
 

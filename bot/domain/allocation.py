@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import time
 
-from bot.config import AllocationRule, Settings
-from integrations.geocode import distance_km
+from bot.domain.places import distance_km
+from bot.domain.rules import AllocationRule, RuleBook
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def in_places(dest: Destination, places: Iterable[str], regions: Mapping[str, fr
     return False
 
 
-def match_rule(category: str, dest: Destination, settings: Settings) -> AllocationRule:
+def match_rule(category: str, dest: Destination, settings: RuleBook) -> AllocationRule:
     for rule in settings.rules:
         if rule.categories and category.upper() not in rule.categories:
             continue
@@ -190,7 +190,7 @@ class _Pool:
 
 def allocate(lines: Sequence[LineNeed], dest: Destination,
              stock: Mapping[str, Sequence[StockLevel]],
-             warehouses: Mapping[str, WarehouseInfo], settings: Settings,
+             warehouses: Mapping[str, WarehouseInfo], settings: RuleBook,
              campaign: str | None = None, preferred: str | None = None,
              rank: Rank | None = None) -> Allocation:
     """Allocate every line, or report the shortages (nothing is reserved here)."""

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from bot.domain import vocab
 
 if TYPE_CHECKING:
-    from bot.config import Settings
+    from bot.domain.rules import RuleBook
 
 
 @dataclass(frozen=True)
@@ -119,32 +119,32 @@ def courier_of_kuaidicom(kuaidicom: str) -> str | None:
     return None
 
 
-def _has(settings: Settings, keys: tuple[str, ...]) -> bool:
-    return all(settings.env.get(k) for k in keys)
+def _has(settings: RuleBook, keys: tuple[str, ...]) -> bool:
+    return all(k in settings.configured_keys for k in keys)
 
 
-def _missing(settings: Settings, keys: tuple[str, ...]) -> list[str]:
-    return [k for k in keys if not settings.env.get(k)]
+def _missing(settings: RuleBook, keys: tuple[str, ...]) -> list[str]:
+    return [k for k in keys if k not in settings.configured_keys]
 
 
-def is_live(settings: Settings) -> bool:
+def is_live(settings: RuleBook) -> bool:
     """Any live provider configured: a direct client's keys, or Kuaidi100's."""
     return (any(_has(settings, keys) for keys in DIRECT_KEYS.values())
             or _has(settings, KUAIDI100_KEYS))
 
 
-def couriers_of(settings: Settings) -> list[str]:
+def couriers_of(settings: RuleBook) -> list[str]:
     """Every courier the configuration names: [carriers.X] and Kuaidi100 accounts."""
     return list(dict.fromkeys([*settings.carriers, *settings.kuaidi100_couriers]))
 
 
-def plan(settings: Settings) -> dict[str, Service]:
+def plan(settings: RuleBook) -> dict[str, Service]:
     """Courier → the provider that serves it (see the module docstring)."""
     live = is_live(settings)
     return {code: _serve(code, settings, live) for code in couriers_of(settings)}
 
 
-def _serve(code: str, settings: Settings, live: bool) -> Service:
+def _serve(code: str, settings: RuleBook, live: bool) -> Service:
     if not live:
         return Service(code, SANDBOX)
     direct = DIRECT_KEYS.get(code)
@@ -164,12 +164,12 @@ def _serve(code: str, settings: Settings, live: bool) -> Service:
     return Service(code, "", f"{short_name(code)}未开通：{'；'.join(options)}")
 
 
-def unavailable(settings: Settings) -> dict[str, str]:
+def unavailable(settings: RuleBook) -> dict[str, str]:
     """Courier → why it cannot be used now (empty in sandbox mode)."""
     return {c: s.reason for c, s in plan(settings).items() if not s.available}
 
 
-def table(settings: Settings) -> list[tuple[str, str, str, str]]:
+def table(settings: RuleBook) -> list[tuple[str, str, str, str]]:
     """Rows for `bot.py carriers` and the start-up log: code, name, provider, note."""
     rows = []
     for code, s in plan(settings).items():

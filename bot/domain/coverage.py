@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from bot.config import CarrierConfig, Settings
 from bot.domain import couriers
 from bot.domain.allocation import Destination, WarehouseInfo, in_places
+from bot.domain.rules import CarrierConfig, RuleBook
 
 
 def covers(carrier: CarrierConfig, dest: Destination, regions: Mapping[str, frozenset[str]]
@@ -16,11 +16,11 @@ def covers(carrier: CarrierConfig, dest: Destination, regions: Mapping[str, froz
             and not in_places(dest, carrier.exclude, regions))
 
 
-def covering_carriers(dest: Destination, settings: Settings) -> list[str]:
+def covering_carriers(dest: Destination, settings: RuleBook) -> list[str]:
     return [code for code, c in settings.carriers.items() if covers(c, dest, settings.regions)]
 
 
-def usable_carriers(dest: Destination, settings: Settings) -> tuple[list[str], dict[str, str]]:
+def usable_carriers(dest: Destination, settings: RuleBook) -> tuple[list[str], dict[str, str]]:
     """Couriers that cover the destination and have a provider, and those skipped (→ why)."""
     down = couriers.unavailable(settings)
     covering = covering_carriers(dest, settings)
@@ -28,7 +28,7 @@ def usable_carriers(dest: Destination, settings: Settings) -> tuple[list[str], d
             {c: down[c] for c in covering if c in down})
 
 
-def choose_carrier(dest: Destination, preference: Sequence[str], settings: Settings) -> str | None:
+def choose_carrier(dest: Destination, preference: Sequence[str], settings: RuleBook) -> str | None:
     """First courier of the rule's preference that covers the destination and is served by a
     provider, else any that is; a courier without a provider is skipped."""
     covering, _skipped = usable_carriers(dest, settings)

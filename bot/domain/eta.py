@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from datetime import date, datetime, time, timedelta
 
-from bot.config import PromiseConfig
 from bot.domain import fmt
+from bot.domain.rules import PromiseConfig
 from bot.domain.vocab import CST
 
 MORNING_ROUND_END = time(11, 0)

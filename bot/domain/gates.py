@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from bot.config import Settings
 from bot.domain import couriers, credit
 from bot.domain.allocation import Allocation, Destination, Shortage, WarehouseInfo
 from bot.domain.coverage import usable_carriers
 from bot.domain.invoice import invoice_problems
-from integrations.geocode import Place
+from bot.domain.places import Place
+from bot.domain.rules import RuleBook
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def customer_gate(f: IntakeFacts) -> GateResult:
                       {"customer": f.customer.code, "active": True})
 
 
-def credit_gate(f: IntakeFacts, settings: Settings) -> GateResult:
+def credit_gate(f: IntakeFacts, settings: RuleBook) -> GateResult:
     c = f.customer
     if c is None:
         return GateResult("credit", False, "客户未知，无法核对信用额度", {})
@@ -104,7 +104,7 @@ def _shortage_zh(s: Shortage, f: IntakeFacts) -> str:
     return f"{s.sku} {name} 需要{s.wanted}，可用{s.servable}"
 
 
-def coverage_gate(f: IntakeFacts, settings: Settings) -> GateResult:
+def coverage_gate(f: IntakeFacts, settings: RuleBook) -> GateResult:
     p = f.place
     if not f.address_raw.strip():
         return GateResult("coverage", False, "缺少收货地址", {})
@@ -144,7 +144,7 @@ def invoice_gate(f: IntakeFacts) -> GateResult:
     return GateResult("invoice", True, f"开票信息完整（{kind}）", checked)
 
 
-def run_intake(f: IntakeFacts, settings: Settings) -> list[GateResult]:
+def run_intake(f: IntakeFacts, settings: RuleBook) -> list[GateResult]:
     """Run every intake gate; the list is in a fixed order."""
     return [customer_gate(f), credit_gate(f, settings), stock_gate(f),
             coverage_gate(f, settings), invoice_gate(f)]

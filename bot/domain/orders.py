@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from bot.domain.status import OrderStatus as S
 from bot.domain.vocab import ORDER_STATUS_ZH as STATUS_ZH
-from storage.models import OrderStatus as S
 
 TRANSITIONS: dict[S, frozenset[S]] = {
     S.draft: frozenset({S.confirmed, S.on_hold, S.cancelled}),

@@ -1,6 +1,6 @@
 """Order text as salespeople type or paste it → a draft order (pure, no I/O).
 
-    index = ParserIndex.build(products, customers)      # once, at start-up
+    index = ParserIndex.build(products, customers, geocode.parse)  # once, at start-up
     draft = parse("恒通汽修 朗逸前刹车片 博世 x4 @285", index)
     draft.to_json()
 

@@ -408,15 +408,10 @@ class ParserIndex:
 
     @classmethod
     def build(cls, products: Iterable[ProductLike], customers: Iterable[CustomerRef],
-              geocoder: Geocoder | None = None,
-              learnt: Iterable[tuple[str, str, str]] = ()) -> ParserIndex:
+              geocoder: Geocoder, learnt: Iterable[tuple[str, str, str]] = ()) -> ParserIndex:
         """Index the active products and all customers. `geocoder` places an address
-        (default: integrations.geocode.parse, offline)."""
+        (integrations.geocode.parse, offline; the domain does not reach for it itself)."""
         table, words = build_products(products)
-        if geocoder is None:
-            from integrations.geocode import parse as geocode_parse
-
-            geocoder = geocode_parse
         known = {(team, phrase_key(phrase)): sku for team, phrase, sku in learnt
                  if normalize_name(sku).strip() in table.by_sku}
         return cls(table, Lexicon(words), build_customers(customers), geocoder,

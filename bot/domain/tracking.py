@@ -16,8 +16,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from integrations.carriers.base import CommonStatus, TrackingEvent
-from storage.models import OrderStatus
+from bot.domain.parcels import CommonStatus, TrackingEvent
+from bot.domain.status import OrderStatus
 
 C = CommonStatus
 PROGRESS: dict[CommonStatus, int] = {

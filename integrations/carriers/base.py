@@ -12,45 +12,16 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Protocol
 
 import httpx
 
+from bot.domain.parcels import CommonStatus as CommonStatus
+from bot.domain.parcels import TrackingEvent as TrackingEvent
 from bot.domain.vocab import CARRIER_ZH as CARRIER_NAMES
 from bot.domain.vocab import CST as SHANGHAI
 
 DEFAULT_TIMEOUT = 10.0
-
-
-class CommonStatus(StrEnum):
-    INFO_RECEIVED = "info_received"
-    COLLECTED = "collected"  # 已揽收
-    IN_TRANSIT = "in_transit"
-    OUT_FOR_DELIVERY = "out_for_delivery"  # 派送中
-    DELIVERED = "delivered"  # 已签收
-    EXCEPTION = "exception"  # 疑难
-    RETURNED = "returned"  # 退回
-
-
-@dataclass(frozen=True)
-class TrackingEvent:
-    waybill: str
-    carrier: str
-    status: CommonStatus
-    occurred_at: datetime
-    location: str
-    description: str
-    raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.occurred_at.tzinfo is None:
-            raise ValueError("TrackingEvent.occurred_at must be timezone-aware")
-
-    @property
-    def key(self) -> tuple[str, str, datetime, CommonStatus, str]:
-        """Identity for de-duplication: the same node pushed twice has the same key."""
-        return (self.carrier, self.waybill, self.occurred_at, self.status, self.description)
 
 
 def dedupe_sorted(events: Sequence[TrackingEvent]) -> list[TrackingEvent]:

@@ -13,6 +13,7 @@ from bot.catalog import ProductInfo
 from bot.demo import build_demo
 from bot.domain.parser import CustomerRef, ParserIndex, parse
 from bot.domain.parser_text import cn_to_int, normalize
+from integrations import geocode
 from integrations.geocode import Place
 
 _ROWS = (
@@ -462,7 +463,7 @@ def demo_index() -> ParserIndex:
                             p["price"], p["models"], True) for i, p in enumerate(data.products)]
     customers = [CustomerRef(c["code"], c["name"], tuple(c["aliases"]), c["active"])
                  for c in data.customers]
-    return ParserIndex.build(products, customers)
+    return ParserIndex.build(products, customers, geocode.parse)
 
 
 def test_index_over_18000_products_finds_the_last_and_first_product() -> None:
@@ -471,7 +472,7 @@ def test_index_over_18000_products_finds_the_last_and_first_product() -> None:
     products = [ProductInfo(i + 1, p["sku"], p["name"], p["category"], p["brand"], p["unit"],
                             p["price"], p["models"], True) for i, p in enumerate(data.products)]
     assert len(products) >= 18_000
-    index = ParserIndex.build(products, [CustomerRef("C0001", "杭州精诚汽修厂")])
+    index = ParserIndex.build(products, [CustomerRef("C0001", "杭州精诚汽修厂")], geocode.parse)
     for p in (products[0], products[-1]):
         line = parse(f"C0001 {p.sku} 2{p.unit}", index).to_json()["lines"][0]
         assert (line["sku"], line["qty"]) == (p.sku, 2)
