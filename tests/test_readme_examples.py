@@ -108,7 +108,7 @@ async def test_every_readme_chat_example_gets_the_reply_readme_promises(console:
         for r in replies:
             if "card" in r and r["card"].get("main_title", {}).get("title", "").startswith("订单"):
                 card = r["card"]
-                order = order or card["main_title"]["title"].split()[-1]
+                order = card["main_title"]["title"].split()[-1]
 
 
 # ---- the command line and curl, as a new user types them ----------------------------------
