@@ -21,4 +21,4 @@ def test_every_directory_with_files_is_a_declared_package_with_its_data() -> Non
             assert name in packages, f"{name} is not in [tool.setuptools] packages"
             others = [f for f in d.iterdir() if f.is_file() and f.suffix not in (".py", ".pyc")]
             if others:
-                assert name in data, f"{name} has data files ({others[0].name}) but no package-data"
+                assert name in data, f"{name} has data files ({others[0].name}), no package-data"
