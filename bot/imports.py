@@ -491,10 +491,22 @@ def parse_delivery(r: RowReader) -> None:
 def _place(address: str) -> tuple[str, str] | None:
     """(province, city) short names; cached, a history file repeats its addresses."""
     if address not in _places:
-        place = geocode.parse(address)
-        _places[address] = (place.province_short, geocode.short_name(place.city)) if (
-            place and place.city) else None
+        _places[address] = _short(geocode.parse(address))
     return _places[address]
+
+
+def _short(place: geocode.Place | None) -> tuple[str, str] | None:
+    return (place.province_short, geocode.short_name(place.city)) if (
+        place and place.city) else None
+
+
+def place_addresses(addresses: Iterable[str]) -> None:
+    """Place a file's addresses in one go before its rows are read (one cpca call instead
+    of one per address: 200,000 rows in seconds, not minutes)."""
+    new = [a for a in dict.fromkeys(addresses) if a and a not in _places]
+    found = geocode.parse_many(new)
+    for address in new:
+        _places[address] = _short(found.get(address.strip()))
 
 
 def _moment(r: RowReader, name: str) -> datetime | None:
@@ -591,6 +603,10 @@ def _read(path: str | Path) -> excel.Table:
 def parse_rows(spec: Spec, table: excel.Table, mapping: dict[str, str],
                warehouse: str | None, progress: bool) -> list[ParsedRow]:
     limits = spec.limits()
+    if spec.kind == "deliveries":
+        column = next((h for h, f in mapping.items() if f == "address"), None)
+        if column is not None:
+            place_addresses(raw.get(column, "") for _, raw in table.rows)
     out = []
     bar = tqdm(table.rows, desc=f"校验{KIND_LABELS[spec.kind]}", unit="行", file=sys.stderr,
                disable=not progress, leave=False)

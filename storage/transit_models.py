@@ -99,22 +99,33 @@ class Lane:
 # carrier, warehouse id, destination province, destination city (as stored on the order),
 # transit hours (delivered − shipped). CROSS JOIN: SQLite scans shipments and looks each
 # order up by its key (see storage/kpi.py).
+# Orders' shipments and imported history (`import deliveries`) alike: both count for the
+# transit hours, as both count for the arrival waves (_WAVE_ROWS below).
 _DELIVERED = Stmt(
     "SELECT s.carrier, s.warehouse_id, o.province, o.city, "
     "(julianday(s.delivered_at) - julianday(s.shipped_at)) * 24.0 "
     "FROM shipments s CROSS JOIN orders o WHERE o.id = s.order_id "
-    "AND s.delivered_at >= ? AND s.shipped_at IS NOT NULL AND s.carrier IS NOT NULL",
+    "AND s.delivered_at >= ? AND s.shipped_at IS NOT NULL AND s.carrier IS NOT NULL "
+    "UNION ALL SELECT h.carrier, w.id, h.province, h.city, "
+    "(julianday(h.delivered_at) - julianday(h.shipped_at)) * 24.0 "
+    "FROM delivery_history h CROSS JOIN warehouses w "
+    "WHERE w.code = h.warehouse AND h.delivered_at >= ?",
     pg="SELECT s.carrier, s.warehouse_id, o.province, o.city, "
        "date_part('epoch', s.delivered_at - s.shipped_at) / 3600.0 "
        "FROM shipments s JOIN orders o ON o.id = s.order_id "
-       "WHERE s.delivered_at >= $1 AND s.shipped_at IS NOT NULL AND s.carrier IS NOT NULL")
+       "WHERE s.delivered_at >= $1 AND s.shipped_at IS NOT NULL AND s.carrier IS NOT NULL "
+       "UNION ALL SELECT h.carrier, w.id, h.province, h.city, "
+       "date_part('epoch', h.delivered_at - h.shipped_at) / 3600.0 "
+       "FROM delivery_history h JOIN warehouses w ON w.code = h.warehouse "
+       "WHERE h.delivered_at >= $2")
 
 DeliveredRow = tuple[str, int, str, str, float]
 
 
 async def delivered_since(since: datetime) -> Sequence[DeliveredRow]:
-    """Every shipment delivered at or after `since`, with its transit time in hours."""
-    return (await sql.read_snapshot({"rows": (_DELIVERED, (since,))}))["rows"]
+    """Every shipment delivered at or after `since` (orders' and imported), with its
+    transit time in hours."""
+    return (await sql.read_snapshot({"rows": (_DELIVERED, (since, since))}))["rows"]
 
 
 async def lanes() -> list[Lane]:

@@ -91,3 +91,23 @@ async def test_imported_history_counts_in_the_dashboard_without_a_promise(db, tm
     board = await kpi.load(30, datetime.now(UTC), 2.0)
     assert board.deliveries.delivered == 5 and board.deliveries.with_promise == 0
     assert board.total("parcels_delivered") == 5 and board.total("placed") == 0
+
+
+async def test_imported_history_teaches_the_lane_transit_hours_too(db, tmp_path, settings):
+    """A lane known only from imported history gets learnt transit hours (the fallback
+    where its waves are not sure), not only arrival waves."""
+    from bot.calibration import recalibrate
+    from storage.transit_models import lanes
+
+    await import_file("warehouses", DATA / "warehouses.csv")
+    day = (datetime.now(UTC) - timedelta(days=10)).astimezone(CST).date()
+    n = settings.promise.calibration.min_samples
+    path = write_csv(tmp_path / "d.csv", [EN] + [
+        row(f"SF{i}", confirmed=f"{day} 09:00", shipped=f"{day} 17:00",
+            delivered=f"{day + timedelta(days=1)} 17:{i:02d}") for i in range(n)])
+    assert (await import_file("deliveries", path)).created == n
+    report = await recalibrate(settings, datetime.now(UTC))
+    assert report.used == n
+    learnt = {(x.carrier, x.warehouse, x.province, x.city): x for x in await lanes()}
+    lane = learnt[("sf", "HZ01", "江苏", "南京")]
+    assert lane.samples == n and lane.p50 >= 24.0

@@ -156,6 +156,9 @@ $("#text").addEventListener("keydown", (ev) => {
   for (const s of staff) {
     $("#who").append(el("option", { value: s.userid, "data-name": s.name, text: `${s.name}（${s.role_zh || s.role}）` }));
   }
+  // Open as a salesperson: the example in the box is what a salesperson types.
+  const sales = staff.find((s) => s.role === "sales");
+  if (sales) $("#who").value = sales.userid;
 })();
 
 // ---- 通知: the outbox (pending, sending, sent, dead with the reason; retry a dead letter) ----

@@ -187,3 +187,20 @@ async def test_a_customer_push_on_the_console_opens_the_tracking_page(world, set
     tracking = await browser.new_page(viewport={"width": 390, "height": 844})
     await tracking.goto(str(client.make_url(urlsplit(href).path)))
     assert out.order.no in await tracking.inner_text("body")
+
+
+async def test_the_console_opens_as_a_salesperson_with_readme_s_example(
+        world, settings, aiohttp_client, browser, tmp_path):
+    """A new user who types the example in the box without picking anyone speaks as a
+    salesperson (not as the first staff member, an admin), and the example is README's."""
+    from tests.test_readme_examples import chat_rows
+
+    client = await aiohttp_client(build(settings, manage_db=False))
+    page = await browser.new_page(viewport={"width": 900, "height": 700})
+    await page.goto(str(client.make_url("/console")))
+    await page.wait_for_selector("#who option[value=zhangwei]", state="attached")
+    await page.wait_for_function("document.querySelector('#who').value === 'zhangwei'")
+    placeholder = await page.get_attribute("#text", "placeholder")
+    assert placeholder == "例如：" + chat_rows()[0][2]
+    await page.screenshot(path=str(tmp_path / "console-first-open.png"))
+    keep(tmp_path / "console-first-open.png")
