@@ -93,7 +93,7 @@ async def import_orders(request: web.Request) -> web.Response:
                for p in placed if p.outcome is None or p.outcome.order is None]
     if not orders:
         raise Problem(422, "表格中没有可以下单的行", [
-            {"field": f"rows[{u['row']}].{u['field']}", **u} for u in unmatched] + refused,
+            {**u, "field": f"rows[{u['row']}].{u['field']}"} for u in unmatched] + refused,
             extra={"rows": result.total_rows})
     return json_response({"rows": result.total_rows, "orders": orders,
                           "unmatched": unmatched, "refused": refused}, status=201)
