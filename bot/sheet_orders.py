@@ -127,8 +127,9 @@ def read_sheet(data: bytes, filename: str) -> excel.Table:
     return table
 
 
-def map_columns(header: list[str]) -> dict[str, str]:
-    """{file header: field}; SheetError when the quantity or the product column is missing."""
+def map_columns(header: list[str], customer_known: bool = False) -> dict[str, str]:
+    """{file header: field}; SheetError when the quantity or the product column is missing
+    (or the customer column, unless the customer is known otherwise)."""
     mapping: dict[str, str] = {}
     for name in filter(None, header):
         target = _LOOKUP.get(_header_key(name))
@@ -136,8 +137,9 @@ def map_columns(header: list[str]) -> dict[str, str]:
             mapping[name] = target
     present = set(mapping.values())
     missing = []
-    if "customer" not in present:
-        missing.append("客户（客户编码或名称）")
+    if "customer" not in present and not customer_known:
+        missing.append("客户（客户编码或名称；一个客户的报价单也可以把客户写在文件名里，"
+                       "例如“C0001报价单.xlsx”）")
     if not present & {"sku", "name"}:
         missing.append("商品编码或商品名称")
     if "qty" not in present:
@@ -149,15 +151,27 @@ def map_columns(header: list[str]) -> dict[str, str]:
 
 
 async def read_orders(data: bytes, filename: str, parser: _Parser, products: Any,
-                      team: str = "") -> SheetResult:
-    """Rows → draft orders per customer, and the rows that could not be matched."""
+                      team: str = "", customer: str = "") -> SheetResult:
+    """Rows → draft orders per customer, and the rows that could not be matched.
+
+    A sheet without a customer column is one customer's: `customer` (the API's form field),
+    else the customer the file name names (恒通汽修报价单.xlsx), when the parser is sure."""
     table = read_sheet(data, filename)
-    mapping = map_columns(table.header)
     customers = _Customers(parser)
+    has_column = "customer" in {_LOOKUP.get(_header_key(h)) for h in table.header if h}
+    current: tuple[str, str] | None = None
+    said_customer = customer.strip()
+    if not has_column:
+        if said_customer:
+            current = await customers.find(said_customer)
+            if current is None:
+                raise SheetError("unknown_customer", f"客户“{said_customer}”不存在，"
+                                 "请写客户编码或全称")
+        elif stem := Path(filename or "").stem:
+            current = await customers.find(stem)
+    mapping = map_columns(table.header, customer_known=current is not None)
     orders: dict[str, SheetOrder] = {}
     unmatched: list[Unmatched] = []
-    current: tuple[str, str] | None = None
-    said_customer = ""
     for number, cells in table.rows:
         row = {f: cells.get(h, "") for h, f in mapping.items()}
         if row.get("customer"):

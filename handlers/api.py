@@ -72,12 +72,13 @@ async def import_orders(request: web.Request) -> web.Response:
     rules as chat (bot/sheet_orders.py). 201 with the drafts and the rows not matched; 422
     naming the rows when no draft could be placed."""
     who = principal(request)
-    name, data, key = await _sheet_upload(request)
+    name, data, key, customer = await _sheet_upload(request)
     svc = request.app[SERVICE]
     parser = request.app[DISPATCHER].deps["parser"]
     try:
         result = await sheet_orders.read_orders(data, name, parser,
-                                                (await svc.catalog.fresh()).products)
+                                                (await svc.catalog.fresh()).products,
+                                                customer=customer)
     except sheet_orders.SheetError as e:
         raise Problem(413 if e.code == "too_large" else 422, "表格无法读取",
                       [{"field": "file", "code": e.code, "message": e.message}]) from None
@@ -99,8 +100,8 @@ async def import_orders(request: web.Request) -> web.Response:
                           "unmatched": unmatched, "refused": refused}, status=201)
 
 
-async def _sheet_upload(request: web.Request) -> tuple[str, bytes, str | None]:
-    """(file name, bytes, idempotency key) of the multipart body, bounded while read."""
+async def _sheet_upload(request: web.Request) -> tuple[str, bytes, str | None, str]:
+    """(file name, bytes, idempotency key, customer) of the multipart body, bounded."""
     def bad(code: str, message: str, status: int = 422) -> Problem:
         return Problem(status, "请求参数有误", [{"field": "file", "code": code,
                                              "message": message}])
@@ -108,7 +109,7 @@ async def _sheet_upload(request: web.Request) -> tuple[str, bytes, str | None]:
         reader = await request.multipart()
     except (ValueError, AssertionError, KeyError) as exc:
         raise bad("bad_multipart", "请求体不是有效的 multipart/form-data") from exc
-    name, data, key = "", None, None
+    name, data, key, customer = "", None, None, ""
     try:
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
@@ -121,11 +122,13 @@ async def _sheet_upload(request: web.Request) -> tuple[str, bytes, str | None]:
                               413)
             elif part.name == "idempotency_key":
                 key = (await part.text()).strip()[:KEY_MAX] or None
+            elif part.name == "customer":
+                customer = (await part.text()).strip()[:128]
     except ValueError as exc:
         raise bad("bad_multipart", "请求体不是有效的 multipart/form-data") from exc
     if data is None:
         raise bad("required", "请在表单字段 file 中上传 .xlsx 或 .csv 文件")
-    return name or "upload", data, f"import:{key}" if key else None
+    return name or "upload", data, f"import:{key}" if key else None, customer
 
 
 async def _bounded(part: BodyPartReader, limit: int) -> bytes | None:

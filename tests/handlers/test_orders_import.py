@@ -103,3 +103,13 @@ async def test_roles_body_type_and_a_missing_file_field(app_client):
     form.add_field("file", b"x", filename="a.csv")
     async with app_client.post("/api/orders", data=form, headers=bearer(key)) as resp:
         assert resp.status == 415
+
+
+async def test_a_one_customer_sheet_takes_the_customer_from_a_form_field(app_client):
+    rows = [("商品编码", "数量"), ("OIL00001", 2), ("FLT00001", 1)]
+    status, _, body = await upload(app_client, "sales", "quote.xlsx", xlsx(rows),
+                                   customer="C0002")
+    assert status == 201 and [o["customer"]["code"] for o in body["orders"]] == ["C0002"]
+    status, _, body = await upload(app_client, "sales", "quote.xlsx", xlsx(rows),
+                                   customer="C0404")
+    assert status == 422 and body["errors"][0]["code"] == "unknown_customer"

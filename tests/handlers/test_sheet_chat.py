@@ -114,3 +114,22 @@ async def test_someone_not_on_the_staff_list_cannot_order_by_sheet(dispatcher):
     [reply] = await dispatcher.feed(sheet("a.xlsx", xlsx(BATCH), user="stranger"))
     assert "不是系统里的员工" in reply.text
     assert await Order.all().count() == 0
+
+
+@pytest.mark.parametrize("name", ["C0001报价单.xlsx", "杭州西湖恒通汽修厂 报价单.xlsx"])
+async def test_a_quote_sheet_without_a_customer_column_names_it_in_the_file_name(dispatcher,
+                                                                                 name):
+    rows = [("编码", "名称", "数量", "含税单价"), ("OIL00001", "", 2, 268),
+            ("", "博世 前刹车片 朗逸", 4, "")]
+    replies = await dispatcher.feed(sheet(name, xlsx(rows)))
+    assert [type(r) for r in replies] == [TextReply, CardReply], replies[0]
+    order = await Order.get().prefetch_related("customer")
+    assert order.customer.code == "C0001"
+    assert await OrderLine.filter(order=order).count() == 2
+
+
+async def test_a_sheet_without_any_customer_asks_for_the_column(dispatcher):
+    rows = [("编码", "数量"), ("OIL00001", 2)]
+    [reply] = await dispatcher.feed(sheet("报价单.xlsx", xlsx(rows)))
+    assert "表格缺少列：客户" in reply.text and "文件名" in reply.text
+    assert await Order.all().count() == 0
