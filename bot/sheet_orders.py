@@ -172,6 +172,7 @@ async def read_orders(data: bytes, filename: str, parser: _Parser, products: Any
     mapping = map_columns(table.header, customer_known=current is not None)
     orders: dict[str, SheetOrder] = {}
     unmatched: list[Unmatched] = []
+    names = _Names(products)
     for number, cells in table.rows:
         row = {f: cells.get(h, "") for h, f in mapping.items()}
         if row.get("customer"):
@@ -182,7 +183,7 @@ async def read_orders(data: bytes, filename: str, parser: _Parser, products: Any
                                        f"客户“{said_customer}”不存在，请写客户编码或全称"
                                        if said_customer else "没有写客户"))
             continue
-        line = await _line(number, row, parser, products, team)
+        line = await _line(number, row, parser, products, team, names)
         if isinstance(line, Unmatched):
             unmatched.append(line)
             continue
@@ -196,7 +197,7 @@ async def read_orders(data: bytes, filename: str, parser: _Parser, products: Any
 
 
 async def _line(number: int, row: dict[str, str], parser: _Parser, products: Any,
-                team: str) -> SheetLine | Unmatched:
+                team: str, names: _Names | None = None) -> SheetLine | Unmatched:
     qty_text = row.get("qty", "").replace(",", "")
     if not _INT.match(qty_text) or int(float(qty_text)) <= 0:
         return Unmatched(number, "qty", "bad_qty", f"数量“{row.get('qty', '')}”不对，"
@@ -215,14 +216,35 @@ async def _line(number: int, row: dict[str, str], parser: _Parser, products: Any
     sku_text, name_text = row.get("sku", ""), row.get("name", "")
     if not sku_text and not name_text:
         return Unmatched(number, "sku", "no_product", "没有写商品编码或商品名称")
-    found = await _product(sku_text, name_text, qty, parser, products, team)
+    found = await _product(sku_text, name_text, qty, parser, products, team, names)
     if isinstance(found, str):
         return Unmatched(number, "sku" if sku_text else "name", "unmatched", found)
     return SheetLine(number, found[0], found[1], qty, price)
 
 
+def _name_key(name: str) -> str:
+    return re.sub(r"\s+", " ", name).strip().upper()
+
+
+class _Names:
+    """Exact catalogue names → SKU (names two products share are left to the parser);
+    built on first use, once per sheet."""
+
+    def __init__(self, products: Any) -> None:
+        self.products = products
+        self._index: dict[str, str | None] | None = None
+
+    def get(self, name: str) -> str | None:
+        if self._index is None:
+            self._index = {}
+            for sku, p in self.products.items():
+                key = _name_key(p.name)
+                self._index[key] = None if key in self._index else sku
+        return self._index.get(_name_key(name))
+
+
 async def _product(sku_text: str, name_text: str, qty: int, parser: _Parser, products: Any,
-                   team: str) -> tuple[str, str] | str:
+                   team: str, names: _Names | None = None) -> tuple[str, str] | str:
     """(sku, name), or why not (Chinese). An exact code wins; a code the catalogue does not
     know is not replaced by a guess from the name."""
     if sku_text:
@@ -235,6 +257,8 @@ async def _product(sku_text: str, name_text: str, qty: int, parser: _Parser, pro
             return hit[0]["sku"], hit[0]["name"]
         if not name_text:
             return f"商品编码“{sku_text}”不存在"
+    elif names is not None and (exact := names.get(name_text)):
+        return exact, products[exact].name  # a catalogue name copied as it is
     # The parser reads a line as chat does: the name with its quantity (a bare name is no
     # order line to it); the quantity itself is the sheet's.
     draft = await parser.parse(f"{name_text} x{qty}", team=team)

@@ -133,3 +133,20 @@ async def test_a_sheet_without_any_customer_asks_for_the_column(dispatcher):
     [reply] = await dispatcher.feed(sheet("报价单.xlsx", xlsx(rows)))
     assert "表格缺少列：客户" in reply.text and "文件名" in reply.text
     assert await Order.all().count() == 0
+
+
+async def test_an_exact_catalogue_name_wins_and_an_unsure_one_lists_candidates(dispatcher):
+    from decimal import Decimal
+
+    from storage.models import Product
+
+    for sku, number in (("LMP00001", "04022"), ("LMP00002", "00860")):
+        await Product.create(sku=sku, name=f"法雷奥 右尾灯总成 丰田卡罗拉 {number}",
+                             category="LMP", price=Decimal(300))
+    rows = [("客户", "商品名称", "数量"), ("C0001", "法雷奥 右尾灯总成  丰田卡罗拉 04022", 1),
+            ("C0001", "法雷奥 右尾灯总成 丰田卡罗拉", 1)]
+    summary, card = await dispatcher.feed(sheet("灯.xlsx", xlsx(rows)))
+    assert isinstance(card, CardReply)
+    assert await OrderLine.all().values_list("product__sku", flat=True) == ["LMP00001"]
+    assert "第3行：商品“法雷奥 右尾灯总成 丰田卡罗拉”不确定是哪一个" in summary.text
+    assert "LMP00001" in summary.text and "LMP00002" in summary.text
