@@ -10,13 +10,14 @@ from bot.dispatch import CardReply, Incoming, Reply, Router, TextReply, kind
 from bot.domain.roles import APPROVERS
 from bot.ordering import OrderService
 from handlers.chat.views import order_card_json
-from integrations.wecom import IntegrationError, MediaTooLarge, WeComClient
+from integrations.wecom import IntegrationError, MediaTooLarge, WeComClient, WeComUnavailable
 from messages.cards import new_task_id
 from storage.chat_models import ChatCard
 from storage.models import Staff
 
 router = Router("sheets")
 MAX_MB = sheet_orders.MAX_BYTES // 1024 // 1024
+TEXT_BYTES = 2000  # WeCom cuts a text message at 2,048 bytes (wecom.md §1.5)
 
 
 @router.on(kind("file"))
@@ -56,6 +57,8 @@ async def order_from_sheet(msg: Incoming, actor: Staff | None, service: OrderSer
 
 def _summary(name: str, result: sheet_orders.SheetResult, n_orders: int,
              refused: list[str]) -> str:
+    """The answer's text, within WeCom's 2,048 bytes (a longer text is cut off there): the
+    unmatched rows that fit, then how many more."""
     lines_ok = sum(len(o.lines) for o in result.orders)
     head = (f"表格“{name}”共 {result.total_rows} 行：{lines_ok} 行已识别，"
             f"生成 {n_orders} 张订单（每个客户一张，请逐张确认）。")
@@ -64,8 +67,17 @@ def _summary(name: str, result: sheet_orders.SheetResult, n_orders: int,
     parts = [head, *refused]
     if result.unmatched:
         parts.append(f"以下 {len(result.unmatched)} 行没有识别，请改好后单独发送：")
-        parts.append(result.unmatched_zh())
+        for i, u in enumerate(result.unmatched):
+            more = f"……另有 {len(result.unmatched) - i} 行未列出"
+            if _size([*parts, u.text_zh(), more]) > TEXT_BYTES:
+                parts.append(more)
+                break
+            parts.append(u.text_zh())
     return "\n".join(parts)
+
+
+def _size(parts: list[str]) -> int:
+    return len("\n".join(parts).encode("utf-8"))
 
 
 async def _file(msg: Incoming, media: WeComClient | None) -> tuple[str, bytes] | str:
@@ -78,6 +90,8 @@ async def _file(msg: Incoming, media: WeComClient | None) -> tuple[str, bytes] |
         got = await media.get_media(msg.media_id, sheet_orders.MAX_BYTES)
     except MediaTooLarge:
         return f"文件太大，表格下单的文件最大 {MAX_MB} MB，请拆成几个文件发送。"
+    except WeComUnavailable:
+        return "暂时无法从企业微信下载这个文件，请稍后重新发送。"
     except IntegrationError:
         return "文件下载失败（文件可能已过期），请重新发送。"
     return msg.file_name or got.filename, got.data

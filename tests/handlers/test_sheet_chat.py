@@ -150,3 +150,14 @@ async def test_an_exact_catalogue_name_wins_and_an_unsure_one_lists_candidates(d
     assert await OrderLine.all().values_list("product__sku", flat=True) == ["LMP00001"]
     assert "第3行：商品“法雷奥 右尾灯总成 丰田卡罗拉”不确定是哪一个" in summary.text
     assert "LMP00001" in summary.text and "LMP00002" in summary.text
+
+
+async def test_many_unmatched_rows_fit_in_one_wecom_text(dispatcher):
+    rows = [("客户", "商品编码", "数量"), ("C0001", "OIL00001", 1)]
+    rows += [("C0001", f"NOPE{i:04d}", 1) for i in range(200)]
+    summary, _card = await dispatcher.feed(sheet("多.xlsx", xlsx(rows)))
+    assert len(summary.text.encode("utf-8")) <= 2048
+    assert "以下 200 行没有识别" in summary.text
+    assert "第3行：商品编码“NOPE0000”不存在" in summary.text
+    listed = summary.text.count("不存在")
+    assert f"……另有 {200 - listed} 行未列出" in summary.text
