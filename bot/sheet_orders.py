@@ -15,8 +15,10 @@ POST /api/orders/import; placing is the caller's (each has its channel and card/
 
 from __future__ import annotations
 
+import io
 import re
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -30,6 +32,7 @@ from storage.models import Customer
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_ROWS = 500
+MAX_UNPACKED = 40 * 1024 * 1024
 SUFFIXES = (*excel.CSV_SUFFIXES, *excel.XLSX_SUFFIXES)
 
 # field → accepted headers (compared with bot.imports._header_key)
@@ -94,12 +97,6 @@ class SheetResult:
     unmatched: list[Unmatched]
     total_rows: int
 
-    def unmatched_zh(self, limit: int = 30) -> str:
-        out = [u.text_zh() for u in self.unmatched[:limit]]
-        if len(self.unmatched) > limit:
-            out.append(f"……另有 {len(self.unmatched) - limit} 行未列出")
-        return "\n".join(out)
-
 
 def read_sheet(data: bytes, filename: str) -> excel.Table:
     """The first sheet of an uploaded file, bounded in size and rows (SheetError otherwise)."""
@@ -113,6 +110,8 @@ def read_sheet(data: bytes, filename: str) -> excel.Table:
                          ".csv 文件（第1行为表头：客户、商品编码或商品名称、数量、单价）")
     if not data.strip():
         raise SheetError("empty", f"文件“{name}”是空的")
+    if suffix in excel.XLSX_SUFFIXES:
+        _check_unpacked(data, name)
     with tempfile.TemporaryDirectory(prefix="lvyue-sheet-") as tmp:
         path = Path(tmp) / f"upload{suffix}"
         path.write_bytes(data)
@@ -125,6 +124,19 @@ def read_sheet(data: bytes, filename: str) -> excel.Table:
     if not table.rows:
         raise SheetError("no_rows", f"“{name}”只有表头，没有数据行")
     return table
+
+
+def _check_unpacked(data: bytes, name: str) -> None:
+    """An .xlsx is a zip: refuse one that would unpack to more than MAX_UNPACKED (a few MB
+    of zip can hold gigabytes of XML, and openpyxl keeps the shared strings in memory)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            unpacked = sum(i.file_size for i in z.infolist())
+    except (zipfile.BadZipFile, ValueError):
+        return  # not a zip at all: reading it says so
+    if unpacked > MAX_UNPACKED:
+        raise SheetError("too_large", f"文件“{name}”解压后太大（{unpacked // 1048576} MB），"
+                         "请只保留订单所在的工作表，或另存为 CSV 后发送")
 
 
 def map_columns(header: list[str], customer_known: bool = False) -> dict[str, str]:

@@ -161,3 +161,14 @@ async def test_many_unmatched_rows_fit_in_one_wecom_text(dispatcher):
     assert "第3行：商品编码“NOPE0000”不存在" in summary.text
     listed = summary.text.count("不存在")
     assert f"……另有 {200 - listed} 行未列出" in summary.text
+
+
+async def test_an_xlsx_that_unpacks_to_too_much_is_refused_unread(dispatcher):
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("xl/sharedStrings.xml", b"<sst>" + b"A" * (sheet_orders.MAX_UNPACKED + 1))
+    assert len(out.getvalue()) < 200_000  # small on the wire
+    [reply] = await dispatcher.feed(sheet("炸弹.xlsx", out.getvalue()))
+    assert "解压后太大" in reply.text
