@@ -26,6 +26,7 @@ _UNIT = r"(?:件|个|套|条|桶|只|盒)?"
 _QTY = re.compile(rf"^第{_N}行(?:的?数量)?改(?:成|为)\s*[x×X*]?\s*(-?\d+)\s*{_UNIT}$")
 # 第2行改成OIL00002 / 第2行换成美孚机油: another product for the line (its quantity stays).
 _SKU = re.compile(rf"^第{_N}行(?:的?商品)?(?:改成|改为|换成|换为)\s*[:：]?\s*(\S.*)$")
+_QTY_WORDS = re.compile(r"[\d一二两三四五六七八九十百千万零〇xX×*.\s]+" + _UNIT)  # not a product
 _DROP = re.compile(rf"^(?:删掉|删除|去掉|不要)第{_N}行$")
 _ADDR = re.compile(r"^(?:收货|送货)?地址改(?:成|为)\s*[:：]?\s*(.+)$", re.S)
 _INVOICE = re.compile(r"^发票(?:类型)?改(?:成|为)\s*(专票|普票|无需|不开票?|不要发票)$")
@@ -50,7 +51,7 @@ def parse_edit(text: str) -> Edit | None:
         return Edit("qty", _num(m[1]), int(m[2]))
     if m := _DROP.match(t):
         return Edit("drop", _num(m[1]))
-    if m := _SKU.match(t):
+    if (m := _SKU.match(t)) and not _QTY_WORDS.fullmatch(m[2]):
         return Edit("sku", _num(m[1]), text=m[2].strip())
     if m := _ADDR.match(t):
         return Edit("address", text=m[1].strip())

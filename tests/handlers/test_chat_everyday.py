@@ -386,3 +386,13 @@ async def test_replacing_a_lines_product_in_words_is_learnt_for_the_team(dispatc
     assert "找不到商品“火星反重力靴”" in said
     same = only_text(await dispatcher.feed(text("zhangwei", "第1行换成BRK00001")))
     assert "已经是BRK00001" in same
+
+
+def test_a_quantity_in_words_is_not_read_as_a_product_to_change_to():
+    from handlers.chat.edits import parse_edit
+
+    assert parse_edit("第1行换成 曼牌空滤").text == "曼牌空滤"
+    assert parse_edit("第1行的商品改为OIL00002").text == "OIL00002"
+    assert parse_edit("第2行改成x20").kind == "qty"
+    for said in ("第2行改成二十", "第2行改成 二十个", "第1行改成3.5"):
+        assert parse_edit(said) is None, said
