@@ -89,8 +89,8 @@ async def import_orders(request: web.Request) -> web.Response:
               for p in placed if p.outcome is not None and p.outcome.order is not None]
     refused = [{"field": "customer", "code": "refused", "customer": p.sheet.customer,
                 "rows": [ln.row for ln in p.sheet.lines],
-                "message": p.error or "；".join(g.message for g in failed(p.outcome.gates)
-                                                if p.outcome)}
+                "message": p.error or "；".join(
+                    g.message for g in failed(p.outcome.gates if p.outcome else []))}
                for p in placed if p.outcome is None or p.outcome.order is None]
     if not orders:
         raise Problem(422, "表格中没有可以下单的行", [

@@ -113,3 +113,16 @@ async def test_a_one_customer_sheet_takes_the_customer_from_a_form_field(app_cli
     status, _, body = await upload(app_client, "sales", "quote.xlsx", xlsx(rows),
                                    customer="C0404")
     assert status == 422 and body["errors"][0]["code"] == "unknown_customer"
+
+
+async def test_a_price_below_the_floor_refuses_that_customers_draft_only(app_client):
+    rows = [("客户", "商品编码", "数量", "单价"), ("C0001", "OIL00001", 2, 10),
+            ("C0002", "FLT00001", 1, "")]
+    status, _, body = await upload(app_client, "sales", "q.xlsx", xlsx(rows))
+    assert status == 201 and [o["customer"]["code"] for o in body["orders"]] == ["C0002"]
+    [refused] = body["refused"]
+    assert (refused["customer"], refused["rows"]) == ("C0001", [2])
+    assert "低于" in refused["message"] or "折扣" in refused["message"], refused
+    # a manager's key may approve it
+    status, _, body = await upload(app_client, "manager", "q.xlsx", xlsx(rows[:2]))
+    assert status == 201 and body["orders"][0]["lines"][0]["unit_price"] == 10.0
