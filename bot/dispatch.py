@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Incoming:
-    kind: str  # "text" | "card_event" | "event"
+    kind: str  # "text" | "card_event" | "event" | "file"
     user_id: str
     chat_type: str = "single"  # "single" | "group"
     chat_id: str | None = None
@@ -33,6 +33,9 @@ class Incoming:
     task_id: str = ""
     response_code: str = ""
     selected: Mapping[str, str] = field(default_factory=dict)
+    media_id: str = ""  # a file message: WeCom's media id (downloaded by the handler) …
+    file_name: str = ""
+    file_data: bytes | None = None  # … or the file itself (the console's upload)
     transport: str = "wecom"  # "wecom" | "aibot" | "console" | "test"
     received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 

@@ -33,6 +33,12 @@ class ParserService:
                     team: str = "") -> dict[str, Any]:
         return p.parse(text, await self.index(), customer, team).to_json()
 
+    async def phrases(self, text: str, team: str = "") -> list[dict[str, Any]]:
+        """[{sku, phrase}] per draft line of `text`: the words a salesperson wrote for each
+        line, kept with an order card so a 修改 of the line can teach the parser."""
+        draft = p.parse(text, await self.index(), None, team)
+        return [{"sku": ln.sku, "phrase": ln.phrase} for ln in draft.lines]
+
     async def search_products(self, text: str, limit: int = 5) -> list[dict[str, Any]]:
         """Products a free-text name points at: the match, or its candidates, best first."""
         draft = await self.parse(text)

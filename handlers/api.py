@@ -13,10 +13,10 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from tortoise.exceptions import OperationalError
 
-from bot import customerview
+from bot import customerview, sheet_orders
 from bot.domain.gates import failed
 from bot.domain.orders import STATUS_ZH, IllegalTransition
 from bot.domain.roles import APPROVERS
@@ -29,8 +29,8 @@ from bot.ordering import (
     PriceNotApproved,
 )
 from handlers import api_input
-from handlers.auth import principal, roles
-from handlers.keys import SERVICE, SETTINGS, SHIPPING
+from handlers.auth import MULTIPART, principal, roles
+from handlers.keys import DISPATCHER, SERVICE, SETTINGS, SHIPPING
 from handlers.pages import TRACKING
 from handlers.problems import Problem, json_response, problem
 from handlers.views import iso, order_json, outcome_json, stock_json
@@ -43,6 +43,7 @@ routes = web.RouteTableDef()
 READ = ("sales", "manager", "warehouse", "finance", "integration")
 ORDER = ("sales", "manager", "integration")
 SHIP = ("warehouse", "manager", "integration")
+KEY_MAX = 96  # a sheet's idempotency key; each order's is key:customer (≤128)
 
 
 @routes.post("/api/orders")
@@ -62,6 +63,82 @@ async def create_order(request: web.Request) -> web.Response:
             for g in failed(result.gates)], extra={"gates": _gates(result.gates)})
     body = await outcome_json(result, svc, request.app[TRACKING])
     return json_response(body, status=200 if result.replayed else 201)
+
+
+@routes.post("/api/orders/import")
+@roles(*ORDER, content=(MULTIPART,))
+async def import_orders(request: web.Request) -> web.Response:
+    """A spreadsheet (multipart field `file`, .xlsx/.csv): one draft per customer, the same
+    rules as chat (bot/sheet_orders.py). 201 with the drafts and the rows not matched; 422
+    naming the rows when no draft could be placed."""
+    who = principal(request)
+    name, data, key, customer = await _sheet_upload(request)
+    svc = request.app[SERVICE]
+    parser = request.app[DISPATCHER].deps["parser"]
+    try:
+        result = await sheet_orders.read_orders(data, name, parser,
+                                                (await svc.catalog.fresh()).products,
+                                                customer=customer)
+    except sheet_orders.SheetError as e:
+        raise Problem(413 if e.code == "too_large" else 422, "表格无法读取",
+                      [{"field": "file", "code": e.code, "message": e.message}]) from None
+    placed = await sheet_orders.place_all(result, svc, channel="api", actor=who.name,
+                                          price_approved=who.role in APPROVERS, key=key)
+    unmatched = [u.to_json() for u in result.unmatched]
+    orders = [await outcome_json(p.outcome, svc, request.app[TRACKING])
+              for p in placed if p.outcome is not None and p.outcome.order is not None]
+    refused = [{"field": "customer", "code": "refused", "customer": p.sheet.customer,
+                "rows": [ln.row for ln in p.sheet.lines],
+                "message": p.error or "；".join(
+                    g.message for g in failed(p.outcome.gates if p.outcome else []))}
+               for p in placed if p.outcome is None or p.outcome.order is None]
+    if not orders:
+        raise Problem(422, "表格中没有可以下单的行", [
+            {**u, "field": f"rows[{u['row']}].{u['field']}"} for u in unmatched] + refused,
+            extra={"rows": result.total_rows})
+    return json_response({"rows": result.total_rows, "orders": orders,
+                          "unmatched": unmatched, "refused": refused}, status=201)
+
+
+async def _sheet_upload(request: web.Request) -> tuple[str, bytes, str | None, str]:
+    """(file name, bytes, idempotency key, customer) of the multipart body, bounded."""
+    def bad(code: str, message: str, status: int = 422) -> Problem:
+        return Problem(status, "请求参数有误", [{"field": "file", "code": code,
+                                             "message": message}])
+    try:
+        reader = await request.multipart()
+    except (ValueError, AssertionError, KeyError) as exc:
+        raise bad("bad_multipart", "请求体不是有效的 multipart/form-data") from exc
+    name, data, key, customer = "", None, None, ""
+    try:
+        while (part := await reader.next()) is not None:
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name == "file" and data is None:
+                name = part.filename or ""
+                data = await _bounded(part, sheet_orders.MAX_BYTES)
+                if data is None:
+                    raise bad("too_large", f"文件不能超过 {sheet_orders.MAX_BYTES // 1048576} MB",
+                              413)
+            elif part.name == "idempotency_key":
+                key = (await part.text()).strip()[:KEY_MAX] or None
+            elif part.name == "customer":
+                customer = (await part.text()).strip()[:128]
+    except ValueError as exc:
+        raise bad("bad_multipart", "请求体不是有效的 multipart/form-data") from exc
+    if data is None:
+        raise bad("required", "请在表单字段 file 中上传 .xlsx 或 .csv 文件")
+    return name or "upload", data, f"import:{key}" if key else None, customer
+
+
+async def _bounded(part: BodyPartReader, limit: int) -> bytes | None:
+    chunks, size = [], 0
+    while chunk := await part.read_chunk():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 @routes.post("/api/promise")

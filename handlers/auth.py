@@ -6,7 +6,8 @@ each route declares, a rate limit per key, and JSON bodies only.
   a route that declares nothing is admin-only);
 - over the key's rate (`[limits] api_per_key_*`) → 429 with Retry-After;
 - a body that is not `application/json` → 415 (what a form or `text/plain` post from another
-  site would send; the key in a header already keeps such pages out).
+  site would send; the key in a header already keeps such pages out). A route that takes a
+  file declares `content=(MULTIPART,)` (POST /api/orders/import) and takes only that.
 
 The key's owner (`Principal.name`) is the actor of everything done with it. Keys are looked
 up by their SHA-256, and remembered for CACHE_SECONDS: a revoked key stops working within
@@ -33,6 +34,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 CACHE_SECONDS = 5.0
 CACHE_MAX = 10_000
 JSON = "application/json"
+MULTIPART = "multipart/form-data"  # only where a route declares it (file uploads)
 PRINCIPAL = web.RequestKey("principal", Principal)
 _ROLES: dict[Any, frozenset[str]] = {}
 _CONTENT: dict[Any, frozenset[str]] = {}

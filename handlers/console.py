@@ -11,6 +11,8 @@ says where it comes from (Origin), come from this console's own origin.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import uuid
 from pathlib import Path
@@ -137,6 +139,34 @@ async def send(request: web.Request) -> web.Response:
         text = MENTION.sub("", text) or text
     msg = Incoming(kind="text", user_id=data["user_id"], chat_type=chat_type, chat_id=chat_id,
                    text=text, msg_id=f"console-{uuid.uuid4().hex}", transport="console")
+    replies = await request.app[DISPATCHER].feed(msg)
+    return json_response({"replies": [_reply_json(r) for r in replies]})
+
+
+@routes.post("/console/api/upload")
+async def upload(request: web.Request) -> web.Response:
+    """A spreadsheet sent to the bot, as a WeCom file message is (handlers/chat/sheets.py).
+    JSON like every console POST: `{name, data}` with the file in base64."""
+    _loopback_only(request)
+    _same_origin(request)
+    try:
+        data = await _body(request)
+    except web.HTTPRequestEntityTooLarge:
+        raise Problem(413, "文件太大", [{"field": "data", "code": "too_large",
+                                      "message": "文件太大，控制台上传的表格请小于 700 KB"}]
+                      ) from None
+    name, content = data.get("name"), data.get("data")
+    try:
+        raw = base64.b64decode(content, validate=True) if isinstance(content, str) else None
+    except binascii.Error:
+        raw = None
+    if raw is None or not isinstance(name, str) or not 0 < len(name) <= 128:
+        raise Problem(422, "缺少文件", [{"field": "data", "code": "invalid",
+                                      "message": "请选择一个 .xlsx 或 .csv 文件"}])
+    chat_type, chat_id = _chat(data)
+    msg = Incoming(kind="file", user_id=data["user_id"], chat_type=chat_type, chat_id=chat_id,
+                   file_name=name, file_data=raw, msg_id=f"console-{uuid.uuid4().hex}",
+                   transport="console")
     replies = await request.app[DISPATCHER].feed(msg)
     return json_response({"replies": [_reply_json(r) for r in replies]})
 

@@ -135,6 +135,11 @@ def incoming_from_app(f: Mapping[str, Any]) -> Incoming | None:
     if f.get("MsgType") == "text":
         return Incoming(kind="text", user_id=user, text=str(f.get("Content") or ""),
                         msg_id=str(f.get("MsgId") or ""), transport="wecom")
+    if f.get("MsgType") == "file" and f.get("MediaId"):
+        # A spreadsheet order (handlers/chat/sheets.py downloads it by media id).
+        return Incoming(kind="file", user_id=user, media_id=str(f["MediaId"]),
+                        file_name=str(f.get("FileName") or f.get("Title") or ""),
+                        msg_id=str(f.get("MsgId") or ""), transport="wecom")
     if f.get("MsgType") == "event" and f.get("Event") == "template_card_event":
         return Incoming(kind="card_event", user_id=user, event_key=str(f.get("EventKey") or ""),
                         task_id=str(f.get("TaskId") or ""),
@@ -303,6 +308,8 @@ def register(app: web.Application, client: WeComClient | None, app_crypto: AppCr
     app.on_startup.append(_start_inbox)
     app.on_shutdown.append(_stop_inbox)
     if app_crypto is not None and client is not None:
+        if DISPATCHER in app:  # file messages are downloaded through the app's client
+            app[DISPATCHER].deps["media"] = client
         app[APP_CRYPTO] = app_crypto
         app[WECOM] = client
         app.router.add_get("/wecom/callback", app_verify)

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +48,15 @@ class Table:
     rows: list[Row]
 
 
-def read_table(path: str | Path) -> Table:
-    """Read the whole first sheet (CSV or XLSX); blank rows are skipped."""
+def read_table(path: str | Path, max_rows: int | None = None) -> Table:
+    """Read the whole first sheet (CSV or XLSX); blank rows are skipped. With `max_rows`,
+    reading stops after max_rows + 1 data rows (the caller tells "too many" by the count)."""
     path = Path(path)
     raw = _raw_rows(path)
     try:
         header = [cell_text(v) for v in next(raw, ())]
-        rows = [row for row in _data_rows(header, raw) if any(row[1].values())]
+        data = (row for row in _data_rows(header, raw) if any(row[1].values()))
+        rows = list(data if max_rows is None else islice(data, max_rows + 1))
     except csv.Error as exc:
         raise SpreadsheetError(f"{path.name} 不是有效的 CSV 文件：{exc}") from exc
     if not any(header):

@@ -14,8 +14,11 @@ no template_card support). Protocol facts follow /work/shared/reference/wecom.md
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
+import urllib.parse
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -339,6 +342,51 @@ class WeComClient:
             raise error_for(data["errcode"], str(data.get("errmsg", "")))
         return data
 
+    async def get_media(self, media_id: str, max_bytes: int) -> Media:
+        """Download a temporary media file (GET /cgi-bin/media/get, WC/90254): the body is
+        the file (its name in Content-Disposition), an error is a JSON errcode. A file over
+        `max_bytes` raises MediaTooLarge without reading the rest."""
+        token = await self._token()
+        result = await self._download(media_id, token, max_bytes)
+        if isinstance(result, dict) and result.get("errcode") in TOKEN_ERRCODES:
+            token = await self._token(stale=token)
+            result = await self._download(media_id, token, max_bytes)
+        if isinstance(result, dict):
+            raise error_for(int(result.get("errcode") or -1), str(result.get("errmsg", "")))
+        return result
+
+    async def _download(self, media_id: str, token: str, max_bytes: int
+                        ) -> Media | dict[str, Any]:
+        url = f"{self._base}/cgi-bin/media/get"
+        params = {"access_token": token, "media_id": media_id}
+        try:
+            async with self._http.stream("GET", url, params=params,
+                                         timeout=self._timeout) as resp:
+                kind = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
+                disposition = resp.headers.get("Content-Disposition", "")
+                if resp.status_code != 200:
+                    raise WeComUnavailable(f"media/get answered HTTP {resp.status_code}")
+                declared = int(resp.headers.get("Content-Length") or 0)
+                if declared > max_bytes:
+                    raise MediaTooLarge(declared)
+                chunks, size = [], 0
+                async for chunk in resp.aiter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise MediaTooLarge(size)
+                    chunks.append(chunk)
+        except httpx.TransportError as exc:
+            raise WeComUnavailable(f"media/get failed: {exc!r}") from exc
+        body = b"".join(chunks)
+        if kind in ("application/json", "text/plain") and not disposition:
+            try:
+                data = json.loads(body)
+            except ValueError:
+                data = None
+            if isinstance(data, dict) and "errcode" in data:
+                return data
+        return Media(_filename(disposition) or media_id, kind, body)
+
     async def _send(self, user_ids: Sequence[str], msgtype: str,
                     payload: Mapping[str, Any]) -> SendResult:
         users = _user_list(user_ids)
@@ -391,6 +439,32 @@ class WeComClient:
     async def _post(self, path: str, token: str, body: Mapping[str, Any]) -> dict[str, Any]:
         return await _exchange(self._http, "POST", f"{self._base}/cgi-bin/{path}",
                                {"access_token": token}, body, self._timeout)
+
+
+@dataclass(frozen=True)
+class Media:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+class MediaTooLarge(IntegrationError):
+    def __init__(self, size: int) -> None:
+        self.size = size
+        super().__init__(f"media of {size} bytes or more")
+
+
+_FILENAME_STAR = re.compile(r"filename\*\s*=\s*(?:UTF-8|utf-8)''([^;]+)")
+_FILENAME = re.compile(r'filename\s*=\s*"?([^";]+)"?')
+
+
+def _filename(disposition: str) -> str:
+    """attachment; filename="x.xlsx" (or RFC 5987 filename*=UTF-8''%E6...) → the name."""
+    if m := _FILENAME_STAR.search(disposition):
+        return urllib.parse.unquote(m[1].strip())
+    if m := _FILENAME.search(disposition):
+        return m[1].strip()
+    return ""
 
 
 class GroupWebhook:

@@ -61,6 +61,9 @@ class DraftLine:
     unit_price: Decimal | None
     confidence: float
     candidates: list[tuple[str, str, float]] = field(default_factory=list)
+    # The words as typed (without quantity and price): what a correction teaches the parser.
+    # Not part of the JSON (`bot.py parse` keeps its shape).
+    phrase: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -272,7 +275,8 @@ def _draft_line(n: int, item: Item, index: ParserIndex, questions: list[str],
         questions.append(_line_question(n, label, m))
     if qty_question:
         questions.append(f"第{n}行“{label}”{qty_question}")
-    return DraftLine(m.sku, label, qty, price, m.confidence, m.candidates if not m.sku else [])
+    return DraftLine(m.sku, label, qty, price, m.confidence, m.candidates if not m.sku else [],
+                     item.raw())
 
 
 def _learnt(item: Item, index: ParserIndex, team: str) -> LineMatch | None:

@@ -55,6 +55,7 @@ async def place_from_text(msg: Incoming, actor: Staff | None, service: OrderServ
                           f"{await example_order()}\n"
                           "发送“帮助”看全部用法。")]
     draft["unknown_codes"] = unknown
+    draft["phrases"] = await parser.phrases(msg.text, team=_team(actor))
     for line in draft["lines"]:
         if unknown and line.get("sku") and line.get("confidence", 0) < 1:
             # The words next to a wrong code matched something: ask, never guess past it.
@@ -157,9 +158,13 @@ async def _place(draft: dict[str, Any], msg: Incoming, actor: Staff | None,
     if out.order is None:
         return [TextReply("未能生成订单：" + "；".join(g.message for g in out.gates if not g.ok))]
     task_id = new_task_id(out.order.no)
+    # The words written for each line, by SKU (a choice picked since counts as that SKU): a
+    # 修改 that replaces a line's product teaches the parser (handlers/chat/edits.py).
+    phrases = [{"sku": ln["sku"], "phrase": ph.get("phrase", "")}
+               for ln, ph in zip(draft["lines"], draft.get("phrases") or [], strict=False)]
     await ChatCard.create(task_id=task_id, order_no=out.order.no, user_id=msg.user_id,
                           chat_id=msg.chat_id, kind="order",
-                          state="open" if out.ok else "held")
+                          state="open" if out.ok else "held", payload={"phrases": phrases})
     return [CardReply(await order_card_json(out.order, service.catalog, task_id))]
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from bot.dispatch import Dispatcher, Incoming
 from bot.ordering import OrderService
-from handlers.chat import customers, edits, fallback, manager, orders, queries
+from handlers.chat import customers, edits, fallback, manager, orders, queries, sheets
 from handlers.chat.views import ChatLinks
 from storage.models import Staff
 
@@ -20,7 +20,7 @@ def build_dispatcher(service: OrderService, parser: Any, links: ChatLinks | None
                      ) -> Dispatcher:
     # Order matters: manager commands, then the other commands, then order text and card
     # buttons, and the fallback last.
-    routers = [manager.router, queries.router, customers.router, edits.router, orders.router,
-               fallback.router]
+    routers = [manager.router, queries.router, customers.router, edits.router, sheets.router,
+               orders.router, fallback.router]
     return Dispatcher(routers, {"service": service, "parser": parser, "links": links},
                       middlewares=[resolve_actor])

@@ -147,6 +147,23 @@ $("#composer").addEventListener("submit", async (ev) => {
   }
 });
 
+// A spreadsheet order, as a file message in WeCom: one card per customer comes back.
+$("#sheet").addEventListener("change", async (ev) => {
+  const file = ev.target.files[0];
+  ev.target.value = "";
+  if (!file) return;
+  row(true, el("div", { class: "bubble", text: `[表格] ${file.name}` }));
+  try {
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    let bin = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    await ensureSession();
+    show((await post("/console/api/upload", { ...identity(), name: file.name, data: btoa(bin) })).replies);
+  } catch (e) {
+    row(false, el("div", { class: "bubble error", text: e.message }));
+  }
+});
+
 $("#text").addEventListener("keydown", (ev) => {
   if (ev.key === "Enter" && !ev.shiftKey) { ev.preventDefault(); $("#composer").requestSubmit(); }
 });

@@ -204,3 +204,24 @@ async def test_the_console_opens_as_a_salesperson_with_readme_s_example(
     assert placeholder == "例如：" + chat_rows()[0][2]
     await page.screenshot(path=str(tmp_path / "console-first-open.png"))
     keep(tmp_path / "console-first-open.png")
+
+
+async def test_a_spreadsheet_sent_on_the_console_comes_back_as_cards(world, settings,
+                                                                     aiohttp_client, browser,
+                                                                     tmp_path):
+    from tests.handlers.test_sheet_chat import BATCH, xlsx
+
+    path = tmp_path / "批量订单.xlsx"
+    path.write_bytes(xlsx(BATCH))
+    client = await aiohttp_client(build(settings, manage_db=False))
+    page = await browser.new_page(viewport={"width": 900, "height": 1200})
+    await page.goto(str(client.make_url("/console")))
+    await page.wait_for_selector("#who option[value=zhangwei]", state="attached")
+    await page.select_option("#who", "zhangwei")
+    await page.set_input_files("#sheet", str(path))
+    await page.locator(".card").nth(1).wait_for()
+    text = await page.inner_text("body")
+    assert "生成 2 张订单" in text and "第7行：客户“C0099”不存在" in text
+    assert await page.locator(".card").count() == 2
+    await page.screenshot(path=str(tmp_path / "console-sheet.png"), full_page=True)
+    keep(tmp_path / "console-sheet.png")

@@ -15,6 +15,11 @@ What it enforces, as WeCom does (wecom.md §2.3, §3, §4.2):
   then is not documented; the fake answers like the first time (its msgid and
   response_code) and records the request in `suppressed`.
 * `POST /cgi-bin/message/update_template_card` consumes a response_code once, within 72 h.
+* `GET /cgi-bin/media/get?media_id=` (WC/90254) answers a file a test put there with
+  `add_media` (or that a member "sent": its MediaId in a file message) as a download:
+  its Content-Type, `Content-Disposition: attachment; filename="…"` and Content-Length;
+  an unknown id, or one older than 3 days (media ids live three days), is
+  `{"errcode": 40007, "errmsg": "invalid media_id"}` with HTTP 200, as WeCom answers.
 * `POST /cgi-bin/webhook/send?key=` checks the key (93000), the message, and 20 msgs/min per
   robot (45009).
 
@@ -43,6 +48,7 @@ INTERACTIVE = {"button_interaction", "vote_interaction", "multiple_interaction"}
 TASK_ID = re.compile(r"^[0-9A-Za-z_\-@]{1,128}$")
 RESPONSE_CODE_TTL = 72 * 3600
 TEXT_MAX = 2048
+MEDIA_TTL = 3 * 24 * 3600
 
 
 class Reject(Exception):
@@ -106,6 +112,7 @@ class FakeWeCom:
     webhook_messages: list[dict[str, Any]] = field(default_factory=list)
     suppressed: list[dict[str, Any]] = field(default_factory=list)  # duplicate-check hits
     url: str = ""
+    media: dict[str, tuple[str, str, bytes, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._offset = 0.0
@@ -171,6 +178,13 @@ class FakeWeCom:
         """Forget every token issued so far: they answer 40014."""
         self._tokens.clear()
 
+    def add_media(self, filename: str, data: bytes,
+                  content_type: str = "application/octet-stream") -> str:
+        """A temporary media file (as a member's file message leaves it): its media_id."""
+        media_id = f"1{secrets.token_urlsafe(30)}"
+        self.media[media_id] = (filename, content_type, data, self.now())
+        return media_id
+
     # ---- what happened ----
 
     def click_code(self) -> str:
@@ -206,6 +220,8 @@ class FakeWeCom:
             if early is not None:
                 return early
         try:
+            if path == "media/get" and request.method == "GET":
+                return self._media_get(request.query)
             return _ok(self._route(path, request.query, body))
         except Reject as r:
             return web.json_response({"errcode": r.errcode, "errmsg": r.errmsg})
@@ -248,6 +264,16 @@ class FakeWeCom:
         token = f"fake-token-{next(self._ids)}-{secrets.token_hex(8)}"
         self._tokens[token] = self.now() + self.token_ttl
         return {"access_token": token, "expires_in": self.token_ttl}
+
+    def _media_get(self, query: Any) -> web.Response:
+        self._check_token(query.get("access_token"))
+        found = self.media.get(query.get("media_id", ""))
+        if found is None or self.now() - found[3] > MEDIA_TTL:
+            raise Reject(40007, "invalid media_id")
+        filename, content_type, data, _ = found
+        return web.Response(body=data, headers={
+            "Content-Type": content_type, "Cache-Control": "no-cache, must-revalidate",
+            "Content-Disposition": f'attachment; filename="{filename}"'})
 
     def _check_token(self, token: str | None) -> None:
         if not token:

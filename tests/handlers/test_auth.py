@@ -29,6 +29,7 @@ ROUTES = [  # every /api route: method, path
     ("GET", "/api/stock/FLT00001"),
     ("GET", "/api/customers/C0001"),
     ("POST", "/api/promise"),
+    ("POST", "/api/orders/import"),
 ]
 
 

@@ -363,3 +363,36 @@ async def test_a_makers_part_number_is_not_called_an_unknown_code(dispatcher, wo
     assert not any(isinstance(r, TextReply) and "不存在" in r.text for r in replies), replies
     assert isinstance(replies[0], CardReply)
     assert "BRK00002" in items(replies[0].card)["第1行"]
+
+
+async def test_replacing_a_lines_product_in_words_is_learnt_for_the_team(dispatcher):
+    from bot import learning
+
+    card = await place_card(dispatcher, f"C0001 老款机油 x2 {ADDRESS}")
+    assert items(card)["第1行"].startswith("OIL00001")
+    [up] = await dispatcher.feed(text("zhangwei", "第1行换成 曼牌空滤"))
+    assert isinstance(up, UpdateCard) and up.task_id == card["task_id"]
+    assert items(up.card)["第1行"].startswith("FLT00001") and "×2" in items(up.card)["第1行"]
+    assert "第1行改为FLT00001（原OIL00001）" in up.card["sub_title_text"]
+    [alias] = await learning.listing()
+    assert (alias.label, alias.target, alias.learnt_by) == ("老款机油", "FLT00001", "zhangwei")
+    # the next message with the team's words needs no correction
+    again = await place_card(dispatcher, f"C0002 老款机油 x3 {ADDRESS}")
+    assert items(again)["第1行"].startswith("FLT00001")
+    # a code works too; a name the parser is unsure of is asked about, nothing changes
+    [up] = await dispatcher.feed(text("zhangwei", "第1行换成brk00001"))
+    assert items(up.card)["第1行"].startswith("BRK00001")
+    said = only_text(await dispatcher.feed(text("zhangwei", "第1行换成 火星反重力靴")))
+    assert "找不到商品“火星反重力靴”" in said
+    same = only_text(await dispatcher.feed(text("zhangwei", "第1行换成BRK00001")))
+    assert "已经是BRK00001" in same
+
+
+def test_a_quantity_in_words_is_not_read_as_a_product_to_change_to():
+    from handlers.chat.edits import parse_edit
+
+    assert parse_edit("第1行换成 曼牌空滤").text == "曼牌空滤"
+    assert parse_edit("第1行的商品改为OIL00002").text == "OIL00002"
+    assert parse_edit("第2行改成x20").kind == "qty"
+    for said in ("第2行改成二十", "第2行改成 二十个", "第1行改成3.5"):
+        assert parse_edit(said) is None, said

@@ -54,3 +54,21 @@ async def test_a_forged_or_foreign_session_is_refused(client):
                              headers={"Content-Type": "text/plain"})
     assert (evil.status, form.status) == (403, 415)
     assert "Set-Cookie" not in evil.headers and "Set-Cookie" not in form.headers
+
+
+async def test_a_spreadsheet_uploaded_on_the_console_is_a_file_message(client):
+    import base64
+
+    from tests.handlers.test_sheet_chat import BATCH, xlsx
+
+    body = {"name": "批量.xlsx", "data": base64.b64encode(xlsx(BATCH)).decode()}
+    assert (await client.post("/console/api/upload", json=body)).status == 401  # no session
+    await client.post("/console/api/session", json={"user_id": "zhangwei"})
+    replies = (await (await client.post("/console/api/upload", json=body)).json())["replies"]
+    assert [r["type"] for r in replies] == ["text", "card", "card"]
+    assert "第5行：商品编码“XYZ99999”不存在" in replies[0]["text"]
+    bad = await client.post("/console/api/upload", json={"name": "a.xlsx", "data": "%%%"})
+    assert bad.status == 422
+    pdf = {"name": "a.pdf", "data": base64.b64encode(b"%PDF-1.7").decode()}
+    [reply] = (await (await client.post("/console/api/upload", json=pdf)).json())["replies"]
+    assert "不是表格文件" in reply["text"]

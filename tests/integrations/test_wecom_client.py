@@ -466,3 +466,34 @@ async def test_webhook_bad_key_is_permanent(fake, http):
         await webhook.send_text("x")
     assert info.value.errcode == 93000
     assert "revoked-key" not in str(info.value)
+
+
+# ---- media/get (a member's file message) -------------------------------------------------
+
+async def test_media_is_downloaded_with_its_file_name(fake, client):
+    media_id = fake.add_media("quote.xlsx", b"PK\x03\x04sheet", "application/vnd.ms-excel")
+    got = await client.get_media(media_id, max_bytes=1024)
+    assert (got.filename, got.data) == ("quote.xlsx", b"PK\x03\x04sheet")
+    assert fake.requests("media/get")[0].query["media_id"] == media_id
+
+
+async def test_an_unknown_or_expired_media_id_is_errcode_40007(fake, client):
+    with pytest.raises(WeComError) as e:
+        await client.get_media("no-such-media", max_bytes=1024)
+    assert e.value.errcode == 40007
+    media_id = fake.add_media("a.csv", b"a,b\n")
+    fake.advance(3 * 24 * 3600 + 1)  # media ids live three days
+    with pytest.raises(WeComError) as e:
+        await client.get_media(media_id, max_bytes=1024)
+    assert e.value.errcode == 40007
+
+
+async def test_media_over_the_limit_is_refused_and_a_stale_token_refetched(fake, client):
+    from integrations.wecom import MediaTooLarge
+
+    media_id = fake.add_media("big.csv", b"x" * 5000)
+    with pytest.raises(MediaTooLarge):
+        await client.get_media(media_id, max_bytes=4999)
+    fake.expire_tokens()
+    assert (await client.get_media(media_id, max_bytes=5000)).data == b"x" * 5000
+    assert len(fake.requests("gettoken")) == 2
