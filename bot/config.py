@@ -62,6 +62,7 @@ class Settings:
     rules: tuple[AllocationRule, ...] = ()
     default_rule: AllocationRule = field(default_factory=lambda: AllocationRule(name="默认"))
     credit_tolerance: float = 0.0
+    default_weight_kg: float = 0.5  # [shipping]: per unit, for products without 重量
     promise: PromiseConfig = field(default_factory=PromiseConfig)
     quiet_hours: tuple[time, time] = (time(22, 0), time(8, 0))
     carriers: Mapping[str, CarrierConfig] = field(default_factory=dict)
@@ -175,6 +176,7 @@ def from_mapping(
         rules=rules,
         default_rule=default_rule,
         credit_tolerance=_num(gates, "credit_tolerance", "gates", 0.0),
+        default_weight_kg=_weight(_table(data, "shipping")),
         promise=_promise(_table(data, "promise")),
         quiet_hours=(_hhmm(quiet, "start", "quiet_hours", "22:00"),
                      _hhmm(quiet, "end", "quiet_hours", "08:00")),
@@ -224,6 +226,14 @@ def for_serving(settings: Settings, host: str, port: int, public_port: int | Non
     if not settings.public_url_explicit:
         new = replace(new, public_url=_local_url({"host": host, "port": port}, serving))
     return new
+
+
+def _weight(data: Mapping[str, Any]) -> float:
+    kg = _num(data, "default_weight_kg", "shipping", 0.5)
+    if not 0 < kg <= 1000:
+        raise ConfigError(f"shipping.default_weight_kg: expected kg per unit in (0, 1000], "
+                          f"got {kg:g}")
+    return kg
 
 
 def _pricing(data: Mapping[str, Any]) -> PricingPolicy:

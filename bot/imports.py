@@ -107,6 +107,7 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         Column("category", "品类", ("类别",)), Column("brand", "品牌"),
         Column("unit", "单位"), Column("price", "单价", ("价格",)),
         Column("models", "适用车型", ("车型",), required=False),
+        Column("weight_kg", "重量", ("重量kg", "重量(kg)", "单件重量", "weight"), required=False),
     ),
     "customers": (
         Column("code", "客户编码"), Column("name", "客户名称"), Column("aliases", "别名"),
@@ -122,6 +123,8 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         Column("kind", "类型", ("仓库类型",)), Column("city", "城市"),
         Column("address", "地址"), Column("lat", "纬度", required=False),
         Column("lon", "经度", required=False), Column("cutoff", "截单时间"),
+        Column("contact", "联系人", ("发货人",), required=False),
+        Column("phone", "电话", ("联系电话", "手机"), required=False),
     ),
     "stock": (
         Column("warehouse", "仓编码", ("仓库编码",)), Column("sku", "商品编码"),
@@ -337,6 +340,23 @@ def parse_product(r: RowReader) -> None:
     v["price"] = r.money("price", required=True)
     if r.has("models"):
         v["models"] = r.text("models")
+    if r.has("weight_kg"):
+        v["weight_kg"] = _weight(r)
+
+
+def _weight(r: RowReader) -> Decimal | None:
+    """重量 in kg per unit: `1.2`, `1.2kg`, `800g`; empty keeps the default."""
+    text = r.text("weight_kg").strip().lower().replace("公斤", "kg").replace("千克", "kg")
+    if not text:
+        return None
+    grams = text.endswith("g") and not text.endswith("kg")
+    value = parse_number(text.removesuffix("kg").removesuffix("g").strip())
+    if value is not None and grams:
+        value = value / 1000
+    if value is None or not Decimal(0) < value <= Decimal(1000):
+        r.error("weight_kg", f"重量“{text}”无效，应为每件的千克数（如 1.2 或 800g），不超过1000")
+        return None
+    return value.quantize(Decimal("0.001"))
 
 
 def parse_customer(r: RowReader) -> None:
@@ -389,6 +409,10 @@ def parse_warehouse(r: RowReader) -> None:
     v["city"] = r.text("city", required=True)
     v["address"] = r.text("address")
     v["cutoff"] = _cutoff(r)
+    if r.has("contact"):
+        v["contact"] = r.text("contact")
+    if r.has("phone"):
+        v["phone"] = r.phone("phone")
     _place_warehouse(r)
 
 
@@ -577,7 +601,7 @@ async def import_file(kind: str, path: str | Path, *, warehouse: str | None = No
         good = [r for r in rows if r.ok]
         written = bool(good) and (partial or len(good) == len(rows))
         counts = await write_rows(spec, good, batch.conn, batch) if written else (0, 0, 0)
-        if written and kind in ("products", "warehouses"):
+        if written and kind in ("products", "warehouses", "customers"):  # the parser too
             await meta.bump(meta.CATALOG, batch.conn)
     errors = [e for r in rows for e in r.errors]
     created, updated, unchanged = counts

@@ -51,6 +51,7 @@ from storage.models import (
     Order,
     OrderLine,
     OrderStatus,
+    Product,
     Role,
     Shipment,
     Staff,
@@ -175,7 +176,8 @@ class ShippingService:
 
     async def _create(self, client: CarrierClient, order: Order, s: Shipment) -> str:
         try:
-            return (await client.create_waybill(await request_for(order, s))).waybill_no
+            return (await client.create_waybill(await request_for(
+                order, s, self.service.settings.default_weight_kg))).waybill_no
         except CarrierDuplicateOrder:
             # The first request's number is stored by whoever got it (another instance).
             for _ in range(DUPLICATE_POLLS):
@@ -262,29 +264,34 @@ def reason_of(exc: CarrierError, carrier: str) -> str:
     return message if message.startswith(name) else f"{name}：{message}"
 
 
-async def request_for(order: Order, shipment: Shipment) -> WaybillRequest:
+async def request_for(order: Order, shipment: Shipment, default_weight_kg: float = 0.5
+                      ) -> WaybillRequest:
     wh = await Warehouse.get(id=shipment.warehouse_id)
     customer = await Customer.get(id=order.customer_id)
-    qty = sum(int(ln["qty"]) for ln in shipment.lines)
     skus = [ln["sku"] for ln in shipment.lines]
+    weights = dict(await Product.filter(sku__in=skus).values_list("sku", "weight_kg"))
+    kg = sum(int(ln["qty"]) * float(weights.get(ln["sku"]) or default_weight_kg)
+             for ln in shipment.lines)
     names = await OrderLine.filter(order_id=order.id, sku__in=skus).values_list("name", flat=True)
     return WaybillRequest(
         order_no=order.no, shipment_seq=shipment.seq,
         sender=await _sender(wh),
         receiver=Party(customer.contact or customer.name, customer.phone, order.province,
                        order.city, order.district, _street(order), company=customer.name),
-        parcel_count=1, weight_kg=max(1.0, qty * 0.5),
+        parcel_count=1, weight_kg=max(0.1, round(kg, 1)),
         description="汽车配件：" + "、".join(dict.fromkeys(_short(n) for n in names))[:60])
 
 
 async def _sender(wh: Warehouse) -> Party:
-    """The warehouse as sender. Carriers require a phone and a district: the warehouse has
-    neither column, so the phone is the first warehouse staff member's and the district is
-    read from the address."""
+    """The warehouse as sender: its contact and phone (import 联系人, 电话); without a phone,
+    the first warehouse staff member's. The district is read from the address."""
     place = geocode.parse(f"{wh.province}{wh.city}{wh.address}") if wh.address else None
-    phones = await Staff.filter(role=Role.warehouse, active=True).exclude(mobile="").order_by(
-        "id").limit(1).values_list("mobile", flat=True)
-    return Party(wh.name, str(phones[0]) if phones else "", _province(wh.province),
+    phone = wh.phone
+    if not phone:
+        phones = await Staff.filter(role=Role.warehouse, active=True).exclude(
+            mobile="").order_by("id").limit(1).values_list("mobile", flat=True)
+        phone = str(phones[0]) if phones else ""
+    return Party(wh.contact or wh.name, phone, _province(wh.province),
                  _city(wh.city), place.district if place else "",
                  (place.detail if place and place.detail else "") or wh.address,
                  company="履约配送中心")

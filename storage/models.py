@@ -79,6 +79,8 @@ class Product(Model):
     price = fields.DecimalField(max_digits=14, decimal_places=2, default=0)
     models = fields.CharField(256, default="")
     active = fields.BooleanField(default=True)
+    # kg per unit (import column 重量); empty: [shipping] default_weight_kg
+    weight_kg = fields.DecimalField(max_digits=10, decimal_places=3, null=True)
 
     class Meta:
         table = "products"
@@ -96,6 +98,8 @@ class Warehouse(Model):
     lon = fields.FloatField(null=True)
     cutoff = fields.CharField(5, default="16:00")
     active = fields.BooleanField(default=True)
+    contact = fields.CharField(32, default="")  # the sender on e-waybills (import 联系人)
+    phone = fields.CharField(32, default="")  # the sender's phone (import 电话)
 
     class Meta:
         table = "warehouses"
