@@ -38,10 +38,11 @@ from handlers import (
 from handlers.chat.setup import build_dispatcher
 from handlers.chat.views import ChatLinks
 from handlers.keys import DISPATCHER, NOTIFIER, OUTBOX, SERVICE, SETTINGS, SHIPPING
+from integrations import wecom
 from integrations.carriers import registry
 from integrations.carriers.sandbox import SandboxCarrier
 from integrations.http import Pools
-from integrations.wecom import MemoryTokenCache, WeComClient
+from integrations.wecom import WeComClient
 from integrations.wecom_crypto import AppCrypto, BotCrypto
 from messages import delivery, outbox_admin, render
 from messages.notify import NotifyConfig
@@ -185,16 +186,11 @@ def _retry_holds(shipping: ShippingService):  # type: ignore[no-untyped-def]
     return job
 
 
-WECOM_API = "https://qyapi.weixin.qq.com"
 
 
 def _wecom_client(settings: Settings, http: httpx.AsyncClient) -> WeComClient | None:
     """One WeCom API client for chat replies and staff notifications (one member limit)."""
-    env = {k: v.value for k, v in settings.env.items()}
-    if not all(env.get(k) for k in ("WECOM_CORP_ID", "WECOM_AGENT_ID", "WECOM_SECRET")):
-        return None
-    return WeComClient(http, env.get("WECOM_API_BASE") or WECOM_API, env["WECOM_CORP_ID"],
-                       env["WECOM_SECRET"], env["WECOM_AGENT_ID"], MemoryTokenCache())
+    return wecom.client_from_env(http, {k: v.value for k, v in settings.env.items()})
 
 
 def _wecom(app: web.Application, settings: Settings, wecom_client: WeComClient | None) -> None:

@@ -521,3 +521,16 @@ class GroupWebhook:
         if data["errcode"] != 0:
             self.window.discard("robot", now)
             raise error_for(data["errcode"], str(data.get("errmsg", "")))
+
+
+APP_KEYS = ("WECOM_CORP_ID", "WECOM_SECRET", "WECOM_AGENT_ID")
+
+
+def client_from_env(http: httpx.AsyncClient, env: Mapping[str, str]) -> WeComClient | None:
+    """The self-built app's API client from the environment keys (WECOM_API_BASE overrides
+    the public API, for tests); None when the app is not configured. The one place both the
+    chat front and the notification channels build it."""
+    if not all(env.get(k) for k in APP_KEYS):
+        return None
+    return WeComClient(http, env.get("WECOM_API_BASE") or API_BASE, env["WECOM_CORP_ID"],
+                       env["WECOM_SECRET"], env["WECOM_AGENT_ID"], MemoryTokenCache())

@@ -66,11 +66,8 @@ def build_channels(settings: Any, http: httpx.AsyncClient,
                                           env["WECHAT_APP_ID"], env["WECHAT_SECRET"])
         ids = oa_template_ids(_table(_table(notify_table, "wechat_oa"), "template_ids"))
         channels["wechat_oa"] = WeChatOAChannel(client, ids)
-    app_keys = ("WECOM_CORP_ID", "WECOM_SECRET", "WECOM_AGENT_ID")
-    if wecom_client is None and all(env.get(k) for k in app_keys):
-        wecom_client = wecom.WeComClient(http, env.get("WECOM_API_BASE") or wecom.API_BASE,
-                                         env["WECOM_CORP_ID"], env["WECOM_SECRET"],
-                                         env["WECOM_AGENT_ID"], wecom.MemoryTokenCache())
+    if wecom_client is None:
+        wecom_client = wecom.client_from_env(http, env)
     if wecom_client is not None and env.get("WECOM_AGENT_ID"):
         channels["wecom_app"] = WeComAppChannel(wecom_client, env["WECOM_AGENT_ID"])
         channels[chat_replies.CHANNEL] = chat_replies.WeComChatChannel(
