@@ -145,7 +145,7 @@ def _dotted_code(rng: random.Random, p: Part, brand: str) -> str:
 
 def _dashed_code(rng: random.Random, p: Part, brand: str) -> str:
     slug = {"萨克斯": "sachs", "KYB": "kyb", "TRW": "trw", "菲罗多": "ferodo", "布雷博": "brembo",
-            "莱姆福德": "lemforder", "德尔福": "delphi", "天合": "th"}[brand]
+            "莱姆福德": "lemforder", "德尔福": "delphi", "莫格": "moog"}[brand]
     letters = "".join(rng.choice("abcdefghkmnprstx") for _ in range(rng.choice((0, 2, 3))))
     return f"{slug}-{letters}{rng.randint(1000, 999999)}"
 
@@ -190,13 +190,13 @@ SHAPES: dict[str, dict] = {
                    "variants": (3, 4), "models": 80,
                    "aliases": {"萨克斯": "萨克斯", "KYB": "kyb", "TRW": "trw", "菲罗多": "菲罗多",
                             "布雷博": "布雷博", "莱姆福德": "莱姆福德", "德尔福": "德尔福",
-                            "天合": "天合"},
+                            "莫格": "莫格"},
                    "parts": (
                        Part("减震器", "悬挂", "支", ("萨克斯", "KYB", "德尔福"), ("前", "后")),
                        Part("刹车片", "制动", "套", ("TRW", "菲罗多", "布雷博"), ("前", "后")),
-                       Part("刹车盘", "制动", "只", ("TRW", "布雷博", "天合"), ("前", "后")),
+                       Part("刹车盘", "制动", "只", ("TRW", "布雷博", "莫格"), ("前", "后")),
                        Part("下摆臂", "转向", "个", ("莱姆福德", "TRW", "德尔福"), ("左", "右")),
-                       Part("球头", "转向", "个", ("莱姆福德", "天合"), ("左", "右")),
+                       Part("球头", "转向", "个", ("莱姆福德", "莫格"), ("左", "右")),
                        Part("平衡杆", "悬挂", "根", ("莱姆福德", "萨克斯"), ("前", "后"))),
                    "unknown": "曼牌"},
     "numeric": {"size": 18_000, "code": _numeric_code, "name": _name_glued, "customer": "SH{:04d}",

@@ -136,7 +136,7 @@ def _skus(text: str, index: ParserIndex, taken: bytearray) -> list[Span]:
         else:
             continue
         take(taken, m.start(), m.end())
-    if index.products.by_compact:
+    if index.products.loose_codes:
         out += _spaced_skus(text, index, taken)
     return out
 
