@@ -277,6 +277,8 @@ class ProductTable:
     by_compact: dict[str, str] = field(default_factory=dict)  # FLTOC3302 → FLT-OC-3302
     sku_prefixes: frozenset[str] = frozenset()  # BRK, FLT …: a code of this shape is a SKU
     compact_prefixes: frozenset[str] = frozenset()  # FLTO, 0986 …: the same for other shapes
+    # models too short to stand alone (唐, 秦): read only right before an engine (唐1.8T)
+    short_models: dict[str, Entry] = field(default_factory=dict)
     loose_codes: bool = False  # SKUs may be written with other separators, or are all digits
     inactive: dict[str, str] = field(default_factory=dict)  # sku → name
     fitments: set[tuple[str, str]] = field(default_factory=set)  # (make, model)
@@ -404,6 +406,8 @@ def _model_entries(t: ProductTable, words: dict[str, Entry]) -> None:
         words.setdefault(make + model, Entry("model", model, t.model[model]))
         if len(model) >= 2 and model not in D.MODELS_NEED_MAKE:
             words.setdefault(model, Entry("model", model, t.model[model]))
+        elif model:
+            t.short_models[model] = Entry("model", model, t.model[model])
     for alias, model in D.MODEL_ALIASES.items():
         if model not in t.model:
             continue
