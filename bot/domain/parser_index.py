@@ -326,7 +326,7 @@ def build_products(products: Iterable[ProductLike]) -> tuple[ProductTable, dict[
     t.all_bits = (1 << size) - 1
     t.sku_prefixes = frozenset(k[0] for k in t.by_sku_key)
     t.compact_prefixes = frozenset(k[:4] for k in t.by_compact)
-    t.loose_codes = bool(t.by_compact) or any(compact_code(s) == s for s in t.by_sku)
+    t.loose_codes = bool(t.by_compact) or any(s.isdigit() for s in t.by_sku)
     t.universal = to_bits(universal, size)
     words = _lexicon_entries(t)
     t.vocab = "\n".join([*words, *(str(k) for k in t.brand), *ascii_words])
