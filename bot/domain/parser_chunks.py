@@ -109,10 +109,13 @@ def scan(text: str, index: ParserIndex) -> list[Span]:
     """Every span of `text` the parser recognises, in text order."""
     taken = bytearray(len(text))
     spans = _skus(text, index, taken)
+    short = index.products.short_models
     for h in find_specs(text):
         if not any(taken[h.start:h.end]):
             spans.append(Span("spec", h.value, h.start, h.end, spec_kind=h.kind))
             take(taken, h.start, h.end)
+            if h.kind == "engine" and short:
+                spans += _short_model(text, h.start, short, taken)
     for entry, start, end in index.lexicon.scan(text, taken):
         spans.append(Span(entry.kind, entry.key, start, end, entry=entry, bits=entry.bits))
         take(taken, start, end)
@@ -122,6 +125,17 @@ def scan(text: str, index: ParserIndex) -> list[Span]:
                           unit=h.unit))
     spans += _positions(text, taken) + _residual(text, taken)
     return sorted(spans, key=lambda s: s.start)
+
+
+def _short_model(text: str, at: int, short: dict[str, Entry],
+                 taken: bytearray) -> list[Span]:
+    """唐1.8T, 秦 1.6L: a one-character model right before an engine spec."""
+    i = at - 1 if at >= 1 and text[at - 1] != " " else at - 2
+    if i < 0 or taken[i] or text[i] not in short:
+        return []
+    entry = short[text[i]]
+    take(taken, i, i + 1)
+    return [Span("model", entry.key, i, i + 1, entry=entry, bits=entry.bits)]
 
 
 def _skus(text: str, index: ParserIndex, taken: bytearray) -> list[Span]:
@@ -136,7 +150,7 @@ def _skus(text: str, index: ParserIndex, taken: bytearray) -> list[Span]:
         else:
             continue
         take(taken, m.start(), m.end())
-    if index.products.by_compact:
+    if index.products.loose_codes:
         out += _spaced_skus(text, index, taken)
     return out
 

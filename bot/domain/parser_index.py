@@ -79,6 +79,8 @@ def compact_code(text: str) -> str:
     """A code with case, separators and spaces taken out (bosch-p85020 → BOSCHP85020); ""
     when too short or without a digit and a letter to be told from ordinary words."""
     key = "".join(ch for ch in text.upper() if ch.isascii() and ch.isalnum())
+    if key.isdigit():  # 0451.103.316, 60215043: long enough not to be a quantity or price
+        return key if len(key) >= 7 else ""
     if len(key) < 4 or not any(c.isdigit() for c in key) or not any(c.isalpha() for c in key):
         return ""
     return key
@@ -102,6 +104,10 @@ def split_fitment(text: str) -> list[tuple[str, str]]:
         found = next((m for m in _MAKES_LONGEST if item.startswith(m)), "")
         if found:
             make = found
+        else:  # 上汽荣威RX5: a group name before the make
+            inner = next((m for m in _MAKES_LONGEST if m in item[1:-1]), "")
+            if inner:
+                make, found = inner, item[:item.index(inner, 1) + len(inner)]
         out.append((make, item[len(found):] or item))
     return out
 
@@ -139,9 +145,13 @@ def canonical_term(term: str) -> str:
 @functools.lru_cache(maxsize=65536)
 def _canonical(term: str, generation: int) -> str:  # part words repeat across a catalogue
     rewrite_words, alias_words = _lexicon_words()
-    for word in rewrite_words:
-        if word in term:
-            term = term.replace(word, D.TEXT_REWRITES[word])
+    for _ in range(2):  # as the query side: a rewrite may make another rewrite's word
+        before = term
+        for word in rewrite_words:
+            if word in term:
+                term = term.replace(word, D.TEXT_REWRITES[word])
+        if term == before:
+            break
     for alias in alias_words:
         target = D.TERM_ALIASES[alias]
         if term.endswith(alias) and not term.endswith(target):
@@ -173,7 +183,15 @@ def product_features(p: ProductLike) -> _ProductFeatures:
     for h in specs:
         masked[h.start:h.end] = " " * (h.end - h.start)
     models = normalize_name(p.models).strip()
-    fitment_tokens = {models, *models.split("/")}
+    raw_models = {models, *models.split("/")}
+    engines = [h for h in find_specs(models) if h.kind == "engine"]
+    if engines:  # 大众朗逸 1.5L: the engine is a spec, the model is 朗逸
+        specs += engines
+        cut = list(models)
+        for h in engines:
+            cut[h.start:h.end] = " " * (h.end - h.start)
+        models = " ".join("".join(cut).split())
+    fitment_tokens = raw_models | {models, *models.split("/")}
     terms, words, position, digits = [], [], "", []
     fitments = [] if models in UNIVERSAL_MODELS else split_fitment(models)
     fitment_tokens |= {model for _, model in fitments}
@@ -259,6 +277,9 @@ class ProductTable:
     by_compact: dict[str, str] = field(default_factory=dict)  # FLTOC3302 → FLT-OC-3302
     sku_prefixes: frozenset[str] = frozenset()  # BRK, FLT …: a code of this shape is a SKU
     compact_prefixes: frozenset[str] = frozenset()  # FLTO, 0986 …: the same for other shapes
+    # models too short to stand alone (唐, 秦): read only right before an engine (唐1.8T)
+    short_models: dict[str, Entry] = field(default_factory=dict)
+    loose_codes: bool = False  # SKUs may be written with other separators, or are all digits
     inactive: dict[str, str] = field(default_factory=dict)  # sku → name
     fitments: set[tuple[str, str]] = field(default_factory=set)  # (make, model)
     vocab: str = ""  # every catalogue word, to tell a product word from chat in leftovers
@@ -305,6 +326,7 @@ def build_products(products: Iterable[ProductLike]) -> tuple[ProductTable, dict[
     t.all_bits = (1 << size) - 1
     t.sku_prefixes = frozenset(k[0] for k in t.by_sku_key)
     t.compact_prefixes = frozenset(k[:4] for k in t.by_compact)
+    t.loose_codes = bool(t.by_compact) or any(s.isdigit() for s in t.by_sku)
     t.universal = to_bits(universal, size)
     words = _lexicon_entries(t)
     t.vocab = "\n".join([*words, *(str(k) for k in t.brand), *ascii_words])
@@ -384,6 +406,8 @@ def _model_entries(t: ProductTable, words: dict[str, Entry]) -> None:
         words.setdefault(make + model, Entry("model", model, t.model[model]))
         if len(model) >= 2 and model not in D.MODELS_NEED_MAKE:
             words.setdefault(model, Entry("model", model, t.model[model]))
+        elif model:
+            t.short_models[model] = Entry("model", model, t.model[model])
     for alias, model in D.MODEL_ALIASES.items():
         if model not in t.model:
             continue

@@ -58,9 +58,11 @@ class Lexicon:
                 end = i + len(word)
                 if not text.startswith(word, i) or any(taken[i:end]):
                     continue
-                if _alnum(word[0]) and i > 0 and _alnum(text[i - 1]):
+                # a Latin word is whole, unless what touches it was already read (1.8TMANN)
+                if _alnum(word[0]) and i > 0 and _alnum(text[i - 1]) and not taken[i - 1]:
                     continue
-                if _alnum(word[-1]) and end < len(text) and _alnum(text[end]):
+                if (_alnum(word[-1]) and end < len(text) and _alnum(text[end])
+                        and not taken[end]):
                     continue
                 return word, entry
         return None

@@ -39,7 +39,12 @@ _REGEX_REWRITES = tuple((re.compile(p), r) for p, r in D.REGEX_REWRITES)
 
 def normalize(text: str) -> str:
     """Normal form for matching; the query side also gets the trade-word rewrites."""
-    text = _rewrite_re().sub(lambda m: D.TEXT_REWRITES[m[0]], normalize_name(text))
+    text = normalize_name(text)
+    for _ in range(2):  # 汽油滤芯 → 汽油滤清器 → 燃油滤清器: a rewrite may make another one's word
+        rewritten = _rewrite_re().sub(lambda m: D.TEXT_REWRITES[m[0]], text)
+        if rewritten == text:
+            break
+        text = rewritten
     for pattern, replacement in _REGEX_REWRITES:
         text = pattern.sub(replacement, text)
     return text
@@ -119,6 +124,9 @@ def _temperature(m: re.Match[str]) -> str:
 
 
 _SPECS: tuple[tuple[str, re.Pattern[str], object], ...] = (
+    # an engine (朗逸1.5L, 1.4T, 迈腾2.0TSI): a displacement with one decimal and T or L
+    ("engine", re.compile(r"(?<![\dA-Z.])([0-6]\.\d)\s*(T|L)(?![\d.])"),
+     lambda m: f"{m[1]}{m[2]}"),
     ("tyre", re.compile(r"(?<![\dA-Z])(\d{3})\s*[/-]?\s*(\d{2})\s*(?:Z?R\s*|[/-]\s*)(\d{2})"
                         r"(?![\d.])(?:\s*\d{2,3}[A-Z](?:\s*XL)?(?![A-Z0-9]))?"),
      lambda m: f"{m[1]}/{m[2]}R{m[3]}"),  # with its load/speed index (91V, 94W XL)
