@@ -41,6 +41,7 @@ if str(REPO) not in sys.path:
 
 from bot.catalog import ProductInfo  # noqa: E402
 from bot.domain.parser import CustomerRef, ParserIndex  # noqa: E402
+from integrations import geocode  # noqa: E402
 from tests.bot.parser_corpus import Case  # noqa: E402
 
 MODELS = {  # short model → make
@@ -123,7 +124,7 @@ class Catalogue:
                 for i, p in enumerate(self.products, start=1)]
 
     def index(self) -> ParserIndex:
-        return ParserIndex.build(self.infos(), self.customers)
+        return ParserIndex.build(self.infos(), self.customers, geocode.parse)
 
     def matching(self, brand: str | None, part: str, model: str | None, variant: str | None,
                  position: str | None, spec: str | None) -> list[Product]:
