@@ -26,7 +26,7 @@ async def run(args: argparse.Namespace) -> int:
             sys.stdout.write("还没有学到的别名\n")
         for r in rows:
             when = r.created_at.astimezone(CST).strftime("%Y-%m-%d %H:%M")
-            sys.stdout.write(f"#{r.id}\t{r.team or '全部'}\t{r.label} → {r.target}\t"
+            sys.stdout.write(f"#{r.id}\t{r.kind}\t{r.team or '全部'}\t{r.label} → {r.target}\t"
                              f"{r.learnt_by}\t{when}\n")
         return 0
     if await learning.delete(args.id):

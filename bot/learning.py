@@ -16,22 +16,35 @@ from storage.alias_models import LearntAlias
 MAX_PHRASE = 128
 
 
-async def learn(team: str, phrase: str, sku: str, by: str = "") -> LearntAlias | None:
-    """Remember `phrase` → `sku` for `team` (the latest choice wins); None for a phrase with
-    nothing to key on (a bare SKU code is not worth learning)."""
+async def learn(team: str, phrase: str, sku: str, by: str = "",
+                kind: str = "product") -> LearntAlias | None:
+    """Remember `phrase` → `sku` (or, with kind "customer", → a customer code) for `team`
+    (the latest choice wins); None for a phrase with nothing to key on (a bare code is not
+    worth learning)."""
     key = phrase_key(phrase)[:MAX_PHRASE]
     if not key or key == phrase_key(sku):
         return None
-    row = await LearntAlias.get_or_none(team=team, kind="product", phrase=key)
+    row = await LearntAlias.get_or_none(team=team, kind=kind, phrase=key)
     if row is not None:
         row.target, row.label, row.learnt_by = sku, phrase[:MAX_PHRASE], by
         await row.save(update_fields=["target", "label", "learnt_by"])
         return row
     try:
-        return await LearntAlias.create(team=team, kind="product", phrase=key, target=sku,
+        return await LearntAlias.create(team=team, kind=kind, phrase=key, target=sku,
                                         label=phrase[:MAX_PHRASE], learnt_by=by)
     except IntegrityError:  # learnt by a concurrent pick: the same thing
-        return await LearntAlias.get_or_none(team=team, kind="product", phrase=key)
+        return await LearntAlias.get_or_none(team=team, kind=kind, phrase=key)
+
+
+async def customer_for(team: str, phrase: str) -> str | None:
+    """The customer code `team` (else everyone) taught for the words `phrase`, if any."""
+    key = phrase_key(phrase)[:MAX_PHRASE]
+    if not key:
+        return None
+    rows = await LearntAlias.filter(kind="customer", phrase=key, team__in=(team, "")
+                                    ).values_list("team", "target")
+    by_team = dict(rows)
+    return by_team.get(team) or by_team.get("")
 
 
 async def for_index() -> list[tuple[str, str, str]]:

@@ -35,7 +35,8 @@ async def aliases(msg: Incoming, args: str, actor: Staff) -> list[Reply]:
     rows = await learning.listing()
     if not rows:
         return [TextReply("还没有学到的别名。业务员在选择卡片上选定商品后，叫法会被记住。")]
-    listed = [f"#{r.id} {r.label} → {r.target}（{r.team or '全部'}，{r.learnt_by}）"
+    listed = [f"#{r.id} {'客户' if r.kind == 'customer' else '商品'} {r.label} → {r.target}"
+              f"（{r.team or '全部'}，{r.learnt_by}）"
               for r in rows[:MAX_ALIASES_LISTED]]
     more = f"\n……共{len(rows)}条，可用 python bot.py aliases list 查看全部" \
         if len(rows) > MAX_ALIASES_LISTED else ""

@@ -56,6 +56,9 @@ async def place_from_text(msg: Incoming, actor: Staff | None, service: OrderServ
                           "发送“帮助”看全部用法。")]
     draft["unknown_codes"] = unknown
     draft["phrases"] = await parser.phrases(msg.text, team=_team(actor))
+    if draft.get("customer") is None and (said := _first_word(msg.text)):
+        draft["customer_said"] = said  # learnt if a customer is picked for these words
+        await _learnt_customer(draft, said, _team(actor))
     for line in draft["lines"]:
         if unknown and line.get("sku") and line.get("confidence", 0) < 1:
             # The words next to a wrong code matched something: ask, never guess past it.
@@ -105,6 +108,16 @@ async def _ask_customer(draft: dict[str, Any], msg: Incoming) -> list[Reply]:
         return [TextReply(head + "请写客户编码或客户全称，例如：" + example)]
     return [await _choice(msg, draft, {"field": "customer"}, "请确认客户",
                           "匹配到多个客户", options)]
+
+
+async def _learnt_customer(draft: dict[str, Any], said: str, team: str) -> None:
+    """The customer this team's salespeople meant by these words last time (a pick on a
+    customer choice card): only where the message named no customer the parser is sure of,
+    so a customer code written in the message always wins."""
+    code = await learning.customer_for(team, said)
+    found = await Customer.get_or_none(code=code, active=True) if code else None
+    if found is not None:
+        draft["customer"] = {"code": found.code, "name": found.name, "confidence": 0.95}
 
 
 def _first_word(text: str) -> str:
@@ -272,8 +285,11 @@ async def pick_button(msg: Incoming, action: str, arg: str, actor: Staff | None,
         await ChatCard.filter(id=card.id).update(state="open")
         return [TextReply("请先在卡片上选择一项，再点“就是它”")]
     await ChatCard.filter(id=card.id).update(state="confirmed")
+    by = actor.userid if actor else msg.user_id
     if phrase:  # the team's word for this product, used with high confidence next time
-        await learning.learn(_team(actor), phrase, chosen, actor.userid if actor else msg.user_id)
+        await learning.learn(_team(actor), phrase, chosen, by)
+    elif asking["field"] == "customer" and draft.get("customer_said"):
+        await learning.learn(_team(actor), draft["customer_said"], chosen, by, kind="customer")
     replay = Incoming(kind="text", user_id=msg.user_id, chat_type=msg.chat_type,
                       chat_id=msg.chat_id, msg_id=card.payload.get("msg_id", ""),
                       transport=msg.transport)

@@ -187,7 +187,7 @@ async def test_managers_list_and_delete_learnt_aliases(dispatcher):
     row = await learning.learn("", "卡罗拉风格", "FLT00001", "zhangwei")
     assert "只有经理" in only_text(await dispatcher.feed(text("zhangwei", "别名")))
     listing = only_text(await dispatcher.feed(text("lina", "别名")))
-    assert f"#{row.id} 卡罗拉风格 → FLT00001" in listing
+    assert f"#{row.id} 商品 卡罗拉风格 → FLT00001" in listing
     assert "用法" in only_text(await dispatcher.feed(text("lina", "别名 删除 x")))
     assert "已删除" in only_text(await dispatcher.feed(text("lina", f"别名 删除 {row.id}")))
     assert await learning.listing() == []
@@ -215,3 +215,34 @@ async def test_a_picked_candidate_is_learnt_and_used_on_the_next_message(dispatc
     lines = await OrderLine.filter(order__channel="wecom").order_by("id").values_list(
         "product__sku", "qty")
     assert lines[-1] == ("BRK00002", 2), lines
+
+
+async def test_a_picked_customer_is_learnt_for_the_team_and_a_code_still_wins(dispatcher):
+    """Two shops answer to 恒通: the salesperson picks one on the choice card; the next order
+    that starts with 恒通 goes to that shop without a question, while a message naming a
+    customer code is never redirected by what was learnt."""
+    from decimal import Decimal
+
+    from bot import learning
+    from storage.models import Customer, Order
+
+    await Customer.create(code="C0003", name="上海恒通汽车服务站", aliases=["恒通汽修"],
+                          credit_limit=Decimal(50000), address=ADDRESS, invoice_type="普票")
+    ask = await place_card(dispatcher, f"恒通汽修 FLT00001 x2 {ADDRESS}")
+    assert ask["task_id"].startswith("ASK")  # which 恒通: a choice card
+    replies = await dispatcher.feed(click("zhangwei", f"pick:choose:{ask['task_id']}",
+                                          ask["task_id"], {"pick": "C0003"}))
+    assert isinstance(replies[0], CardReply) and not replies[0].card["task_id"].startswith("ASK")
+    [alias] = await learning.listing()
+    assert (alias.kind, alias.label, alias.target) == ("customer", "恒通汽修", "C0003")
+    assert f"#{alias.id} 客户 恒通汽修 → C0003" in only_text(
+        await dispatcher.feed(text("lina", "别名")))
+
+    card = await place_card(dispatcher, f"恒通汽修 FLT00001 x3 {ADDRESS}", msg_id="m2")
+    assert not card["task_id"].startswith("ASK")  # no question this time
+    latest = await Order.filter(channel="wecom").order_by("-id").first()
+    assert (await Customer.get(id=latest.customer_id)).code == "C0003"
+
+    await place_card(dispatcher, f"C0001 FLT00001 x1 {ADDRESS}", msg_id="m3")
+    latest = await Order.filter(channel="wecom").order_by("-id").first()
+    assert (await Customer.get(id=latest.customer_id)).code == "C0001"  # the code wins
