@@ -363,3 +363,15 @@ async def test_a_makers_part_number_is_not_called_an_unknown_code(dispatcher, wo
     assert not any(isinstance(r, TextReply) and "不存在" in r.text for r in replies), replies
     assert isinstance(replies[0], CardReply)
     assert "BRK00002" in items(replies[0].card)["第1行"]
+
+
+async def test_a_stale_card_after_release_shows_the_order_and_cancels_nothing(dispatcher):
+    card = await place_card(dispatcher, f"C0002 TYR00001 x5 {ADDRESS}")
+    no = order_no(card)
+    await dispatcher.feed(click("zhangwei", key_of(card, "申请放行"), card["task_id"]))
+    await dispatcher.feed(text("lina", f"放行 {no} 老客户", "group"))
+    [up] = await dispatcher.feed(click("zhangwei", f"ord:cancel:{no}", card["task_id"]))
+    assert isinstance(up, UpdateCard)
+    assert up.card["main_title"]["title"].startswith("订单已确认")
+    assert "已由李娜放行" in up.card["sub_title_text"]
+    assert (await Order.get(no=no)).status == OrderStatus.allocated
