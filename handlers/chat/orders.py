@@ -19,13 +19,13 @@ from bot.dispatch import (
     chat,
     kind,
 )
-from bot.domain.orders import IllegalTransition
+from bot.domain.orders import STATUS_ZH, IllegalTransition
 from bot.ordering import InputError, LineInput, OrderService, PlaceOrder
 from handlers.chat.edits import EDIT_HELP
 from handlers.chat.views import example_order, order_card_json
 from messages.cards import choice_card, new_task_id
 from storage.chat_models import ChatCard
-from storage.models import Customer, Order, Staff
+from storage.models import Customer, Order, OrderStatus, Staff
 
 router = Router("orders")
 
@@ -197,6 +197,14 @@ async def order_button(msg: Incoming, action: str, arg: str, actor: Staff | None
         await ChatCard.filter(id=card.id).update(response_code=msg.response_code)
     if action == "done" or card.state not in ("open", "held"):
         return []  # a finished card: a second click changes nothing
+    order = await Order.get_or_none(no=arg)
+    if order is not None and order.status not in (OrderStatus.draft, OrderStatus.on_hold):
+        # Moved on elsewhere (a manager's 放行 confirmed it): show that, act on nothing.
+        await ChatCard.filter(id=card.id).update(state="confirmed")
+        by = f"已由{order.credit_released_by}放行，" if order.credit_released_by else ""
+        note = f"{by}订单{STATUS_ZH[order.status]}；如需取消请联系经理"
+        return [UpdateCard(card.task_id, await order_card_json(order, service.catalog,
+                                                               card.task_id, note))]
     if action == "edit":
         return [TextReply(EDIT_HELP)]
     if action == "ask":

@@ -396,3 +396,15 @@ def test_a_quantity_in_words_is_not_read_as_a_product_to_change_to():
     assert parse_edit("第2行改成x20").kind == "qty"
     for said in ("第2行改成二十", "第2行改成 二十个", "第1行改成3.5"):
         assert parse_edit(said) is None, said
+
+
+async def test_a_stale_card_after_release_shows_the_order_and_cancels_nothing(dispatcher):
+    card = await place_card(dispatcher, f"C0002 TYR00001 x5 {ADDRESS}")
+    no = order_no(card)
+    await dispatcher.feed(click("zhangwei", key_of(card, "申请放行"), card["task_id"]))
+    await dispatcher.feed(text("lina", f"放行 {no} 老客户", "group"))
+    [up] = await dispatcher.feed(click("zhangwei", f"ord:cancel:{no}", card["task_id"]))
+    assert isinstance(up, UpdateCard)
+    assert up.card["main_title"]["title"].startswith("订单已确认")
+    assert "已由李娜放行" in up.card["sub_title_text"]
+    assert (await Order.get(no=no)).status == OrderStatus.allocated
