@@ -153,17 +153,8 @@ class OrderService:
             existing = await orders_sql.order_by_key(cmd.idempotency_key)
             if existing is not None:
                 return _replay(existing, cmd.idempotency_key, fp)
-        cat = await self.catalog.fresh()
-        lines = self._validate_lines(cmd.lines, cat.products)
-        check_prices([(i, p.sku, p.price, price) for i, (p, _, price) in enumerate(lines)],
-                     self.settings.pricing, cmd.price_approved)
-        customer = await _find_customer(cmd.customer)
-        address = (cmd.address if cmd.address is not None
-                   else customer.address if customer else "")
-        invoice = _invoice_for(cmd.invoice, customer)
         now = _now()
-        plan = await self._plan(customer, cmd.customer, lines, address, invoice, cmd.campaign,
-                                cmd.warehouse, None, now)
+        customer, lines, address, invoice, plan = await self._intake(cmd, now)
         if failed(plan.gates) and (not cmd.keep_failed or customer is None):
             return Outcome(None, plan.gates)
         try:
@@ -182,6 +173,14 @@ class OrderService:
         """What placing `cmd` as if confirmed `at` would plan: shipments with their promises
         and the gates, as a draft would have them. Writes nothing (POST /api/promise)."""
         check_order(cmd)
+        return (await self._intake(cmd, at))[4]
+
+    async def _intake(self, cmd: PlaceOrder, at: datetime) -> tuple[
+            Customer | None, list[tuple[ProductInfo, int, Decimal]], str, dict[str, str],
+            Planned]:
+        """What placing and quoting share: lines checked against the catalogue and the price
+        floor, the customer, the address and invoice (the customer master's by default), and
+        the plan as of `at`: (customer, lines, address, invoice, plan)."""
         cat = await self.catalog.fresh()
         lines = self._validate_lines(cmd.lines, cat.products)
         check_prices([(i, p.sku, p.price, price) for i, (p, _, price) in enumerate(lines)],
@@ -190,8 +189,9 @@ class OrderService:
         address = (cmd.address if cmd.address is not None
                    else customer.address if customer else "")
         invoice = _invoice_for(cmd.invoice, customer)
-        return await self._plan(customer, cmd.customer, lines, address, invoice, cmd.campaign,
+        plan = await self._plan(customer, cmd.customer, lines, address, invoice, cmd.campaign,
                                 cmd.warehouse, None, at)
+        return customer, lines, address, invoice, plan
 
     def _validate_lines(self, lines: Sequence[LineInput], products: Mapping[str, ProductInfo]
                         ) -> list[tuple[ProductInfo, int, Decimal]]:
