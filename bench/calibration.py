@@ -55,7 +55,7 @@ from dashboard import Ticker, seed_postgres, seed_sqlite  # noqa: E402
 from intake import PgCluster, machine_lines  # noqa: E402
 
 from bot import config  # noqa: E402
-from bot.domain import eta  # noqa: E402
+from bot.domain import eta, vocab  # noqa: E402
 from bot.domain.allocation import Destination, WarehouseInfo  # noqa: E402
 from bot.domain.coverage import TransitTable, covers, transit_hours  # noqa: E402
 
@@ -143,7 +143,7 @@ class Truth:
 
 def _daytime(at: datetime, rnd: random.Random) -> datetime:
     """Couriers deliver 09:00–20:00 China time; a night arrival goes out the next morning."""
-    local = at.astimezone(eta.CST)
+    local = at.astimezone(vocab.CST)
     if local.time() > eta.LAST_DELIVERY:
         local = (local + timedelta(days=1)).replace(hour=9, minute=0, second=0)
     elif local.time() < eta.FIRST_DELIVERY:

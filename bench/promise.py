@@ -70,11 +70,11 @@ from dashboard import seed_postgres, seed_sqlite  # noqa: E402
 from intake import PgCluster, machine_lines  # noqa: E402
 
 from bot import calibration, config, waves  # noqa: E402
-from bot.domain import eta  # noqa: E402
+from bot.domain import eta, vocab  # noqa: E402
 from bot.domain.allocation import WarehouseInfo  # noqa: E402
 from bot.domain.coverage import TransitTable, transit_hours  # noqa: E402
 
-CST = eta.CST
+CST = vocab.CST
 NO_SUNDAY = {"zto"}
 SHIFT_DAY = 40
 

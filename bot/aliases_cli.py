@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from bot import learning
-from bot.domain.eta import CST
+from bot.domain.vocab import CST
 
 
 def add_parser(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

@@ -32,7 +32,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from bot import demo_data as D
 from bot.config import Settings
-from bot.domain import eta
+from bot.domain import eta, vocab
 from bot.domain.allocation import Destination, WarehouseInfo
 from bot.domain.coverage import configured_hours
 from integrations import geocode
@@ -117,7 +117,7 @@ def build_history(settings: Settings, customers: Sequence[dict[str, Any]],
     buy_weight = [rng.paretovariate(1.3) for _ in active]
     popular = rng.sample(list(products), min(600, len(products)))
     favourites = {c["code"]: rng.sample(popular, 6) for c in active}
-    today = now.astimezone(eta.CST).date()
+    today = now.astimezone(vocab.CST).date()
     h = History([], [], [], [])
     k = 0
     held = 0  # a few orders of the last two days wait at the credit gate
@@ -126,7 +126,7 @@ def build_history(settings: Settings, customers: Sequence[dict[str, Any]],
         lo, hi = ORDERS_PER_DAY
         n = rng.randint(lo, hi) // (3 if day.isoweekday() == 7 else 1)
         for _ in range(n):
-            created = datetime.combine(day, time(8), eta.CST) + timedelta(
+            created = datetime.combine(day, time(8), vocab.CST) + timedelta(
                 seconds=rng.randrange(12 * 3600))
             if created >= now - timedelta(minutes=30):
                 continue
@@ -145,7 +145,7 @@ def build_history(settings: Settings, customers: Sequence[dict[str, Any]],
                      for p in picks]
             total = sum((Decimal(str(p["product"]["price"])) * p["qty"] for p in lines),
                         Decimal(0)).quantize(CENT)
-            no = f"LY{created.astimezone(eta.CST):%y%m%d}{k}"
+            no = f"LY{created.astimezone(vocab.CST):%y%m%d}{k}"
             base: dict[str, Any] = {
                 "no": no, "channel": DEMO_CHANNEL, "salesperson": cust["sales_owner"],
                 "address_raw": cust["address"], "province": place.province, "city": place.city,

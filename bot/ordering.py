@@ -24,7 +24,7 @@ from bot import events as ev
 from bot import orderstatus
 from bot.catalog import Catalog, ProductInfo
 from bot.config import AllocationRule, Settings
-from bot.domain import eta
+from bot.domain import eta, vocab
 from bot.domain import orders as sm
 from bot.domain.allocation import (
     Allocation,
@@ -572,7 +572,7 @@ def _now() -> datetime:
 def order_no_prefix(created_at: datetime) -> str:
     """LY + order date (Asia/Shanghai); storage/orders_sql.py appends the row id on insert,
     so numbers are unique and short enough to say on the phone."""
-    return f"LY{created_at.astimezone(eta.CST):%y%m%d}"
+    return f"LY{created_at.astimezone(vocab.CST):%y%m%d}"
 
 
 async def _get(no: str) -> Order:

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot import chatreads
 from bot.dispatch import Incoming, Reply, Router, TextReply, command
-from bot.domain import eta
+from bot.domain import eta, vocab
 from bot.domain.fmt import money
 from bot.domain.orders import STATUS_ZH
 from bot.domain.roles import is_manager
@@ -77,7 +77,7 @@ def when_phrase(text: str, now: datetime) -> tuple[datetime, str]:
     m = _WHEN.search(text)
     if m is None or not any(m.groups()):
         return now, text
-    day = now.astimezone(eta.CST).date() + timedelta(
+    day = now.astimezone(vocab.CST).date() + timedelta(
         days={"明天": 1, "后天": 2}.get(m[1] or "", 0))
     hour = int(m[3]) if m[3] else _PART_HOURS.get(m[2] or "", 10)
     if m[3] and m[2] in ("下午", "晚上") and hour < 12:
@@ -85,7 +85,7 @@ def when_phrase(text: str, now: datetime) -> tuple[datetime, str]:
     minute = 30 if m[4] == "半" else int(m[4]) if m[4] else 0
     if hour > 23 or minute > 59:
         return now, text
-    at = datetime.combine(day, time(hour, minute), eta.CST)
+    at = datetime.combine(day, time(hour, minute), vocab.CST)
     return at, (text[:m.start()] + " " + text[m.end():]).strip()
 
 
@@ -111,7 +111,7 @@ async def when_arrives(msg: Incoming, args: str, service: OrderService, parser: 
         return [TextReply(f"无法估算：{e.message}")]
     window = service.settings.promise.delivery_window_hours
     cat = service.catalog
-    text = [f"{at.astimezone(eta.CST):%m月%d日%H:%M}下单（{cat_name(cmd.customer, draft)}）："]
+    text = [f"{at.astimezone(vocab.CST):%m月%d日%H:%M}下单（{cat_name(cmd.customer, draft)}）："]
     for s in plan.shipments:
         name = cat.warehouses[s["warehouse"]].name
         when = (eta.describe(s["promised_at"], at).replace("前送达", "送达")
