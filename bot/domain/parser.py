@@ -265,10 +265,11 @@ LEARNT_CONFIDENCE = 0.95
 
 def _draft_line(n: int, item: Item, index: ParserIndex, questions: list[str],
                 team: str = "") -> DraftLine:
-    m = match_item(item, index)
+    raw = item.raw()
+    m = match_item(item, index, raw)
     if index.learnt and not item.has("sku", "badsku"):
-        m = _learnt(item, index, team) or m
-    label = m.name if m.sku else (m.name or item.raw())
+        m = _learnt(raw, index, team) or m
+    label = m.name if m.sku else (m.name or raw)
     qty, qty_question = _quantity(item, m)
     price = _price(item)
     if m.problem:
@@ -276,12 +277,12 @@ def _draft_line(n: int, item: Item, index: ParserIndex, questions: list[str],
     if qty_question:
         questions.append(f"第{n}行“{label}”{qty_question}")
     return DraftLine(m.sku, label, qty, price, m.confidence, m.candidates if not m.sku else [],
-                     item.raw())
+                     raw)
 
 
-def _learnt(item: Item, index: ParserIndex, team: str) -> LineMatch | None:
+def _learnt(raw: str, index: ParserIndex, team: str) -> LineMatch | None:
     """A phrase the team taught the parser (never over a SKU code written in the line)."""
-    key = phrase_key(item.raw())
+    key = phrase_key(raw)
     sku = index.learnt.get((team, key)) or index.learnt.get(("", key))
     if sku is None or sku not in index.products.by_sku:
         return None

@@ -24,17 +24,21 @@ _CODE_TOKEN = re.compile(r"(?<![A-Z0-9\-./])[A-Z0-9][A-Z0-9\-./+]*[A-Z0-9+](?![A
 _SPLIT_CODE = re.compile(r"(?<![\d])(\d{3}) (\d{4})(?!\d)")
 _CODE_RUN = re.compile(r"(?<![A-Z0-9])[A-Z0-9](?:[A-Z0-9\-./_]| (?=[A-Z0-9]))*")
 _PIECE = re.compile(r"\S+")
+_SPACES = re.compile(r"\s+")
 _ITEM_WORDS = frozenset({"brand", "spec", "code", "model", "make"})
 _QTY_LIKE = re.compile(r"^[X*]\d+$")
 _RESIDUAL = re.compile(f"[{CJK}A-Z0-9+]+")
 _FILLERS = re.compile("|".join(sorted(map(re.escape, D.FILLER_WORDS), key=len, reverse=True)))
 _POS_WORDS = sorted({**D.POSITION_WORDS, **dict.fromkeys(D.NOT_POSITION_WORDS, "")}.items(),
                     key=lambda kv: -len(kv[0]))
+_TAKEN_RUN = re.compile(rb"[^\x00]+")
+_POS_CHAR = re.compile("[前后左右]")
+_POS_HINT = re.compile("|".join(["[前后左右]", *(re.escape(w) for w, _ in _POS_WORDS)]))
 _APPROX_BEFORE = re.compile("[\\d十百" + "".join(D.QTY_UNITS) + "]\\s*$")
 MAX_SELECTIVE_CODE = 30  # a part number matching more products than this is only a hint
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Span:
     kind: str  # sku badsku code term cat brand model make spec qty price total pos resid
     value: str
@@ -47,14 +51,18 @@ class Span:
     each: bool = False
     unit: str = ""
     inherited: bool = False
+    # a part word, a SKU, a selective part number or a head spec: what an item is about
+    # (worked out once here: segmenting asks it of every span again and again)
+    is_head: bool = field(init=False, repr=False, compare=False)
 
-    @property
-    def is_head(self) -> bool:
+    def __post_init__(self) -> None:
         if self.kind in ("sku", "badsku", "term", "cat"):
-            return True
-        if self.kind == "code":
-            return self.bits.bit_count() <= MAX_SELECTIVE_CODE
-        return self.kind == "spec" and self.spec_kind in HEAD_SPECS
+            head = True
+        elif self.kind == "code":
+            head = self.bits.bit_count() <= MAX_SELECTIVE_CODE
+        else:
+            head = self.kind == "spec" and self.spec_kind in HEAD_SPECS
+        object.__setattr__(self, "is_head", head)
 
     @property
     def head_group(self) -> str:
@@ -102,7 +110,7 @@ class Item:
             out.append(self.text[at:s.start])
             at = s.end
         out.append(self.text[at:hi])
-        return re.sub(r"\s+", " ", "".join(out)).strip(" :：-")
+        return _SPACES.sub(" ", "".join(out)).strip(" :：-")
 
 
 def scan(text: str, index: ParserIndex) -> list[Span]:
@@ -211,7 +219,9 @@ def _codes(text: str, index: ParserIndex, taken: bytearray) -> list[Span]:
 
 
 def _positions(text: str, taken: bytearray) -> list[Span]:
-    out = []
+    out: list[Span] = []
+    if not _POS_HINT.search(text):
+        return out
     for word, pos in _POS_WORDS:
         at = text.find(word)
         while at >= 0:
@@ -222,15 +232,21 @@ def _positions(text: str, taken: bytearray) -> list[Span]:
                     out.append(Span("pos", pos, at, at + len(word)))
                 take(taken, at, at + len(word))
             at = text.find(word, at + 1)
-    for i, ch in enumerate(text):
-        if ch in "前后左右" and not taken[i]:
-            out.append(Span("pos", ch, i, i + 1))
+    for m in _POS_CHAR.finditer(text):
+        i = m.start()
+        if not taken[i]:
+            out.append(Span("pos", m[0], i, i + 1))
             taken[i] = 1
     return out
 
 
 def _residual(text: str, taken: bytearray) -> list[Span]:
-    free = "".join(" " if taken[i] else ch for i, ch in enumerate(text))
+    parts: list[str] = []
+    at = 0
+    for run in _TAKEN_RUN.finditer(taken):
+        parts += (text[at:run.start()], " " * (run.end() - run.start()))
+        at = run.end()
+    free = "".join(parts) + text[at:]
     out = []
     for m in _RESIDUAL.finditer(free):
         at = m.start()

@@ -26,6 +26,7 @@ _ADMIN = re.compile(r"[省市区县州]")
 _PLACE_DETAIL = re.compile(r"[路街道弄巷镇村幢栋室]|号|汽配城|园区|大厦|广场|工业区|开发区")
 _ROAD_NUMBER = re.compile(r"[路街道弄巷]\s*\d+\s*号")
 _LEADING_QTY = re.compile(r"^[\dA-Z.×*@¥]+[" + "".join(D.QTY_UNITS[2:]) + r"元]?")
+_WORD = re.compile(r"\S+")
 _PHONE = re.compile(r"(?<!\d)(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})(?!\d)")
 _CONTACT = re.compile(r"(?:联系人|收货人|收件人|联系电话|电话|手机)\s*:?\s*[\u4e00-\u9fffA-Z]{0,4}"
                       r"|[\u4e00-\u9fff]{1,2}(?:师傅|先生|女士|小姐|经理|老板|总)"
@@ -40,6 +41,7 @@ _TAX_BARE = re.compile(r"(?<![0-9A-Z])(?=[0-9A-Z]*\d)[0-9A-Z]{18}(?![0-9A-Z])")
 _BANK = re.compile(r"(?:开户行|开户银行|开户支行)\s*:?\s*([^\s;、:]+?(?:银行[^\s;、:]*|社|行))"
                    r"(?=\s|$|;|、|账|帐)")
 _ACCOUNT = re.compile(r"(?:银行账号|银行帐号|账号|帐号|账户|卡号)\s*[:：]?\s*(\d[\d \-]{6,40}\d)")
+_ACCOUNT_SEPARATORS = re.compile(r"[\s\-]")
 _CJK_TAIL = re.compile(r"[\u4e00-\u9fff]{1,4}$")
 CUSTOMER_OK = 0.75
 CUSTOMER_MARGIN = 0.1
@@ -77,25 +79,30 @@ def blank(text: str, start: int, end: int) -> str:
 
 def take_invoice(chunk: str, inv: Invoice) -> str:
     """Invoice type, tax ID, bank and account; blanks them out of the chunk."""
-    for pattern, kind in ((_INVOICE_NONE, "无需"), (_INVOICE_SPECIAL, "专票"),
-                          (_INVOICE_NORMAL, "普票")):
-        for m in pattern.finditer(chunk):
-            inv.types_seen.add(kind)
+    # each pattern runs only when a word it cannot match without is in the chunk
+    if "票" in chunk or "增专" in chunk:
+        for pattern, kind in ((_INVOICE_NONE, "无需"), (_INVOICE_SPECIAL, "专票"),
+                              (_INVOICE_NORMAL, "普票")):
+            for m in pattern.finditer(chunk):
+                inv.types_seen.add(kind)
+                chunk = blank(chunk, m.start(), m.end())
+    if "号" in chunk or "代码" in chunk:
+        for m in _TAX_LABEL.finditer(chunk):
+            if m[1]:
+                _set_tax_id(inv, m[1])
             chunk = blank(chunk, m.start(), m.end())
-    for m in _TAX_LABEL.finditer(chunk):
-        if m[1]:
-            _set_tax_id(inv, m[1])
-        chunk = blank(chunk, m.start(), m.end())
-    for m in _TAX_BARE.finditer(chunk):
+    for m in _TAX_BARE.finditer(chunk) if len(chunk) >= 18 else ():
         if tax_id_problem(m[0]) is None:
             _set_tax_id(inv, m[0])
             chunk = blank(chunk, m.start(), m.end())
-    for m in _BANK.finditer(chunk):
-        inv.bank = inv.bank or m[1]
-        chunk = blank(chunk, m.start(), m.end())
-    for m in _ACCOUNT.finditer(chunk):
-        inv.account = inv.account or re.sub(r"[\s\-]", "", m[1])
-        chunk = blank(chunk, m.start(), m.end())
+    if "开户" in chunk:
+        for m in _BANK.finditer(chunk):
+            inv.bank = inv.bank or m[1]
+            chunk = blank(chunk, m.start(), m.end())
+    if "账" in chunk or "帐" in chunk or "卡号" in chunk:
+        for m in _ACCOUNT.finditer(chunk):
+            inv.account = inv.account or _ACCOUNT_SEPARATORS.sub("", m[1])
+            chunk = blank(chunk, m.start(), m.end())
     return chunk
 
 
@@ -130,7 +137,9 @@ def find_address(chunk: str) -> tuple[int, str] | None:
     m = _ADDRESS_LABEL.search(chunk)
     if m and (m.start() == 0 or _ADMIN.search(chunk, m.end()) or _ROAD_NUMBER.search(chunk)):
         return m.start(), chunk[m.end():]
-    for word in re.finditer(r"\S+", chunk):
+    if not _ADMIN.search(chunk) and not _ROAD_NUMBER.search(chunk):
+        return None  # what no word of the chunk can have
+    for word in _WORD.finditer(chunk):
         if (_ADMIN.search(word[0]) and _PLACE_DETAIL.search(word[0])) or _ROAD_NUMBER.search(
                 word[0]):
             lead = _LEADING_QTY.match(word[0])

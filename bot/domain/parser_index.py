@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+
 from bot.domain import parser_data as D
 from bot.domain.parser_customers import CustomerRef, CustomerTable, build_customers
 from bot.domain.parser_lexicon import Entry, Lexicon
@@ -239,17 +241,37 @@ def to_bits(positions: Iterable[int], size: int) -> int:
     return int.from_bytes(buf, "little")
 
 
+_BYTE_BITS = tuple(tuple(b for b in range(8) if v >> b & 1) for v in range(256))
+_NONZERO_BYTE = re.compile(rb"[^\x00]")
+
+
 def members(bits: int, limit: int | None = None) -> list[int]:
-    """Positions set in `bits`, lowest first, at most `limit` of them."""
-    if limit == 1 and bits:
-        return [(bits & -bits).bit_length() - 1]
+    """Positions set in `bits`, lowest first, at most `limit` of them.
+
+    Sets here span the whole catalogue (18,000 bits), so the way is chosen by size: a few
+    members by taking the lowest bit, a few of many by scanning bytes up to the limit,
+    otherwise numpy over the non-zero bytes (bench/parser.py).
+    """
+    count = bits.bit_count()
+    want = count if limit is None else min(limit, count)
     out: list[int] = []
-    text = bin(bits)[:1:-1]
-    i = text.find("1")
-    while i >= 0 and (limit is None or len(out) < limit):
-        out.append(i)
-        i = text.find("1", i + 1)
-    return out
+    if want <= 6:
+        while len(out) < want:
+            low = bits & -bits
+            out.append(low.bit_length() - 1)
+            bits ^= low
+        return out
+    raw = bits.to_bytes((bits.bit_length() + 7) // 8, "little")
+    if want * 4 < count:
+        starts: Iterable[int] = (m.start() for m in _NONZERO_BYTE.finditer(raw))
+    else:
+        starts = np.flatnonzero(np.frombuffer(raw, np.uint8)).tolist()
+    for at in starts:
+        base = at * 8
+        out += [base + b for b in _BYTE_BITS[raw[at]]]
+        if len(out) >= want:
+            break
+    return out[:want]
 
 
 @dataclass(repr=False)

@@ -56,10 +56,9 @@ class _Constraint:
     inherited: bool = False
 
 
-def match_item(item: Item, index: ParserIndex) -> LineMatch:
-    """The product an item names, or the candidates to ask about."""
+def match_item(item: Item, index: ParserIndex, raw: str) -> LineMatch:
+    """The product an item names (`raw`: its words as typed), or the candidates to ask about."""
     table = index.products
-    raw = item.raw()
     if skus := item.of("sku"):
         return _by_sku(skus[0].value, table, raw)
     if bad := item.of("badsku"):

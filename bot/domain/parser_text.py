@@ -123,29 +123,35 @@ def _temperature(m: re.Match[str]) -> str:
     return "0°C" if n == 0 else f"-{n}°C"  # antifreeze and washer fluid ratings are frosts
 
 
-_SPECS: tuple[tuple[str, re.Pattern[str], object], ...] = (
+# (kind, pattern, value, needs): a pattern runs only on text holding one of its `needs`, a
+# literal it cannot match without (most chunks hold none of them).
+_SPECS: tuple[tuple[str, re.Pattern[str], object, tuple[str, ...]], ...] = (
     # an engine (朗逸1.5L, 1.4T, 迈腾2.0TSI): a displacement with one decimal and T or L
     ("engine", re.compile(r"(?<![\dA-Z.])([0-6]\.\d)\s*(T|L)(?![\d.])"),
-     lambda m: f"{m[1]}{m[2]}"),
+     lambda m: f"{m[1]}{m[2]}", (".",)),
     ("tyre", re.compile(r"(?<![\dA-Z])(\d{3})\s*[/-]?\s*(\d{2})\s*(?:Z?R\s*|[/-]\s*)(\d{2})"
                         r"(?![\d.])(?:\s*\d{2,3}[A-Z](?:\s*XL)?(?![A-Z0-9]))?"),
-     lambda m: f"{m[1]}/{m[2]}R{m[3]}"),  # with its load/speed index (91V, 94W XL)
+     # with its load/speed index (91V, 94W XL)
+     lambda m: f"{m[1]}/{m[2]}R{m[3]}", ("R", "/", "-")),
     ("visc", re.compile(r"(?<![\dA-Z])(0|5|10|15|20)\s*W\s*[-/]?\s*(\d{2})(?!\d)"),
-     lambda m: f"{m[1]}W-{m[2]}"),
+     lambda m: f"{m[1]}W-{m[2]}", ("W",)),
     ("group", re.compile(r"(?<![\dA-Z])(6-?QW-?\d{2,3}|L\d-\d{2}|H\d-\d{2})(?![\dA-Z])"),
-     lambda m: m[1].replace("-", "")),
-    ("ah", re.compile(r"(?<![\dA-Z.])(\d{2,3})\s*AH(?![A-Z])"), lambda m: f"{m[1]}AH"),
+     lambda m: m[1].replace("-", ""), ("QW", "-")),
+    ("ah", re.compile(r"(?<![\dA-Z.])(\d{2,3})\s*AH(?![A-Z])"), lambda m: f"{m[1]}AH", ("AH",)),
     ("volume", re.compile(r"(?<![\dA-Z.])(\d+(?:\.\d+)?)\s*(ML|毫升|L|升|KG|公斤)(?![A-Z])"),
-     _volume),
-    ("wiper", re.compile(r"(?<![\dA-Z.])(\d{2})\s*(?:英寸|寸|\")"), lambda m: f"{m[1]}寸"),
+     _volume, ("L", "升", "KG", "公斤")),
+    ("wiper", re.compile(r"(?<![\dA-Z.])(\d{2})\s*(?:英寸|寸|\")"), lambda m: f"{m[1]}寸",
+     ("寸", '"')),
     ("socket", re.compile(r"(?<![\dA-Z])(H(?:11|1|3|4|7|8|9)|D[1-4]S)(?![\dA-Z])"),
-     lambda m: m[1]),
+     lambda m: m[1], ("H", "D")),
     ("dot", re.compile(r"DOT\s*(3|4|5\.1)(\s*PLUS)?"),
-     lambda m: f"DOT{m[1]}{'PLUS' if m[2] else ''}"),
-    ("temp", re.compile(r"(零下|-)?\s*(\d{1,2})\s*(?:°C|度)"), _temperature),
-    ("kelvin", re.compile(r"(?<![\dA-Z])(\d{4})\s*K(?![A-Z])"), lambda m: f"{m[1]}K"),
-    ("elec", re.compile(r"(?<![\dA-Z.])(\d{1,3})\s*(V|W)(?![A-Z0-9])"), lambda m: m[1] + m[2]),
+     lambda m: f"DOT{m[1]}{'PLUS' if m[2] else ''}", ("DOT",)),
+    ("temp", re.compile(r"(零下|-)?\s*(\d{1,2})\s*(?:°C|度)"), _temperature, ("°C", "度")),
+    ("kelvin", re.compile(r"(?<![\dA-Z])(\d{4})\s*K(?![A-Z])"), lambda m: f"{m[1]}K", ("K",)),
+    ("elec", re.compile(r"(?<![\dA-Z.])(\d{1,3})\s*(V|W)(?![A-Z0-9])"), lambda m: m[1] + m[2],
+     ("V", "W")),
 )
+_DIGIT = re.compile(r"\d")
 SOFT_SPECS = frozenset({"elec"})  # 12V 55W: read so they are not taken for numbers, not required
 _BULB_NUMBER = re.compile(r"(?<![\dA-Z])(900[56])(?![\dA-Z])")
 _LAMP_WORDS = re.compile(r"灯|LED|卤素|氙气|飞利浦|欧司朗|PHILIPS|OSRAM")
@@ -155,13 +161,18 @@ def find_specs(text: str) -> list[Hit]:
     """Specs in `text` (5W-30, 205/55R16, 4L, 60AH, 22寸, H7, 6QW60 …), not overlapping."""
     hits: list[Hit] = []
     taken = bytearray(len(text))
-    for kind, pattern, value in _SPECS:
+    if not _DIGIT.search(text):
+        return hits  # every spec has a number
+    for kind, pattern, value, needs in _SPECS:
+        if not any(n in text for n in needs):
+            continue
         for m in pattern.finditer(text):
             if any(taken[m.start():m.end()]):
                 continue
             hits.append(Hit(kind, value(m), m.start(), m.end()))  # type: ignore[operator]
             taken[m.start():m.end()] = b"\x01" * (m.end() - m.start())
-    if _LAMP_WORDS.search(text):  # 9005/9006 are bulb sockets only next to a lamp word
+    # 9005/9006 are bulb sockets only next to a lamp word
+    if "900" in text and _LAMP_WORDS.search(text):
         hits += [Hit("socket", m[1], m.start(), m.end()) for m in _BULB_NUMBER.finditer(text)
                  if not any(taken[m.start():m.end()])]
     return hits
@@ -177,16 +188,17 @@ _TOTAL_BEFORE = re.compile(r"(?:" + "|".join(D.TOTAL_LABELS) + r"|=)\s*[:：]?\s
 
 _QTY_TIMES_PRICE = re.compile(
     rf"(?<![\dA-Z.])(\d+)\s*({_UNIT})?\s*[×X*]\s*¥?\s*({_NUM})\s*(?:元)?\s*=\s*¥?\s*(?:{_NUM})\s*元?")
+# (pattern, needs) as for the specs: a pattern runs only on text holding one of its `needs`
 _PRICES = (
-    re.compile(rf"@\s*¥?\s*({_NUM})\s*(?:元|块)?(?:\s*/\s*(?:{_UNIT}))?"),
-    re.compile(rf"(?:{_PRICE_LABEL})\s*[:：]?\s*(?:为|是)?\s*¥?\s*({_NUM})\s*(?:元|块)?"
-               rf"(?:\s*/\s*(?:{_UNIT}))?"),
-    re.compile(rf"每(?:{_UNIT})\s*({_NUM})\s*(?:元|块)?"),
-    re.compile(rf"¥\s*({_NUM})(?:\s*元)?(?:\s*/\s*(?:{_UNIT}))?"),
-    re.compile(rf"(?<![\dA-Z.])({_ANY_NUM})\s*(?:元|块钱|块|RMB)"
-               rf"(?:\s*/\s*(?:{_UNIT})|\s*[每一](?:{_UNIT}))?"),
-    re.compile(rf"(?<![\dA-Z.])({_NUM})\s*/\s*(?:{_UNIT})(?![A-Z])"),
-    re.compile(rf"=\s*¥?\s*({_NUM})"),  # × 4 @204 = 816: the amount, dropped as a total
+    (re.compile(rf"@\s*¥?\s*({_NUM})\s*(?:元|块)?(?:\s*/\s*(?:{_UNIT}))?"), ("@",)),
+    (re.compile(rf"(?:{_PRICE_LABEL})\s*[:：]?\s*(?:为|是)?\s*¥?\s*({_NUM})\s*(?:元|块)?"
+                rf"(?:\s*/\s*(?:{_UNIT}))?"), tuple(D.PRICE_LABELS)),
+    (re.compile(rf"每(?:{_UNIT})\s*({_NUM})\s*(?:元|块)?"), ("每",)),
+    (re.compile(rf"¥\s*({_NUM})(?:\s*元)?(?:\s*/\s*(?:{_UNIT}))?"), ("¥",)),
+    (re.compile(rf"(?<![\dA-Z.])({_ANY_NUM})\s*(?:元|块钱|块|RMB)"
+                rf"(?:\s*/\s*(?:{_UNIT})|\s*[每一](?:{_UNIT}))?"), ("元", "块", "RMB")),
+    (re.compile(rf"(?<![\dA-Z.])({_NUM})\s*/\s*(?:{_UNIT})(?![A-Z])"), ("/",)),
+    (re.compile(rf"=\s*¥?\s*({_NUM})"), ("=",)),  # × 4 @204 = 816: the amount, dropped as a total
 )
 _QTY_MARKED = re.compile(
     rf"(?:(?<![A-Z\d])[×X*]|数量|QTY|共|各|要|来|订|拿)\s*[:：]?\s*(\d+|{CN_NUM})\s*({_UNIT})?")
@@ -198,12 +210,14 @@ _QTY_BARE_CN = re.compile(rf"(?:^|(?<=\s))({CN_NUM})(?=\s|$)")
 def find_prices(text: str, taken: bytearray) -> list[Hit]:
     """Unit prices (@85, 单价85, 85元, ¥85, 85/套); totals (合计 1140元, = 1140) are dropped."""
     hits: list[Hit] = []
-    for m in _QTY_TIMES_PRICE.finditer(text):
+    for m in _QTY_TIMES_PRICE.finditer(text) if "=" in text else ():
         if _free(taken, m):
             hits.append(Hit("qty", m[1], m.start(1), m.end(1), unit=m[2] or ""))
             hits.append(Hit("price", m[3].replace(",", ""), m.start(3), m.end()))
             _take(taken, m)
-    for pattern in _PRICES:
+    for pattern, needs in _PRICES:
+        if not any(n in text for n in needs):
+            continue
         for m in pattern.finditer(text):
             if not _free(taken, m):
                 continue
@@ -223,14 +237,24 @@ def find_quantities(text: str, taken: bytearray) -> list[Hit]:
         for m in pattern.finditer(text):
             if not _free(taken, m):
                 continue
-            value = to_number(m[1])
-            if value is None or value <= 0 or value != value.to_integral_value():
+            count = _count(m[1])
+            if count is None:
                 continue
             unit = m[2] if pattern.groups >= 2 and m[2] else ""
-            hits.append(Hit("qty", str(int(value)), m.start(), m.end(), strong=strong,
+            hits.append(Hit("qty", str(count), m.start(), m.end(), strong=strong,
                             each=m[0].startswith("各"), unit=unit))
             _take(taken, m)
     return hits
+
+
+def _count(text: str) -> int | None:
+    """A positive whole number of pieces (20, 二十), or None."""
+    if text.isascii() and text.isdigit():
+        return int(text) or None
+    value = to_number(text)
+    if value is None or value <= 0 or value != value.to_integral_value():
+        return None
+    return int(value)
 
 
 def _free(taken: bytearray, m: re.Match[str]) -> bool:
