@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -24,8 +26,9 @@ def _alnum(ch: str) -> bool:
 class Lexicon:
     """Longest-leftmost matching of known words; ASCII words must stand alone (NGK, H6).
 
-    Words are looked up by their first two characters (one for one-character words), so a
-    position costs a dict lookup unless a word can start there.
+    Words are looked up by their first two characters (one for one-character words) at the
+    positions whose character can start a word (found by one regex pass), so the rest of
+    the text costs nothing.
     """
 
     def __init__(self, words: dict[str, Entry]) -> None:
@@ -34,35 +37,36 @@ class Lexicon:
             if word:
                 by_head[word[:2]].append((word, entry))
         self._by_head = {h: sorted(ws, key=lambda w: -len(w[0])) for h, ws in by_head.items()}
-        self._firsts = frozenset(h[0] for h in self._by_head)
+        firsts = sorted({h[0] for h in self._by_head})
+        self._starts = re.compile(f"[{''.join(map(re.escape, firsts))}]" if firsts else "(?!)")
 
     def scan(self, text: str, taken: bytearray) -> list[tuple[Entry, int, int]]:
         out: list[tuple[Entry, int, int]] = []
-        firsts, i, n = self._firsts, 0, len(text)
-        while i < n:
-            if text[i] not in firsts or taken[i]:
-                i += 1
+        by_head, n, resume = self._by_head, len(text), 0
+        for start in self._starts.finditer(text):
+            i = start.start()
+            if i < resume or taken[i]:
                 continue
-            hit = self._at(text, i, taken)
-            if hit is None:
-                i += 1
-                continue
-            word, entry = hit
-            out.append((entry, i, i + len(word)))
-            i += len(word)
+            for head in (text[i:i + 2], text[i]):
+                found = _longest(text, i, n, taken, by_head.get(head, ()))
+                if found is not None:
+                    out.append((found[1], i, found[0]))
+                    resume = found[0]
+                    break
         return out
 
-    def _at(self, text: str, i: int, taken: bytearray) -> tuple[str, Entry] | None:
-        for head in (text[i:i + 2], text[i]):
-            for word, entry in self._by_head.get(head, ()):
-                end = i + len(word)
-                if not text.startswith(word, i) or any(taken[i:end]):
-                    continue
-                # a Latin word is whole, unless what touches it was already read (1.8TMANN)
-                if _alnum(word[0]) and i > 0 and _alnum(text[i - 1]) and not taken[i - 1]:
-                    continue
-                if (_alnum(word[-1]) and end < len(text) and _alnum(text[end])
-                        and not taken[end]):
-                    continue
-                return word, entry
-        return None
+
+def _longest(text: str, i: int, n: int, taken: bytearray,
+             words: Sequence[tuple[str, Entry]]) -> tuple[int, Entry] | None:
+    """(end, entry) of the longest of `words` (longest first) standing at `i`."""
+    for word, entry in words:
+        end = i + len(word)
+        if not text.startswith(word, i) or any(taken[i:end]):
+            continue
+        # a Latin word is whole, unless what touches it was already read (1.8TMANN)
+        if _alnum(word[0]) and i > 0 and _alnum(text[i - 1]) and not taken[i - 1]:
+            continue
+        if _alnum(word[-1]) and end < n and _alnum(text[end]) and not taken[end]:
+            continue
+        return end, entry
+    return None

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process
 
-from bot.domain.parser_chunks import Item
+from bot.domain.parser_chunks import Item, Span
 from bot.domain.parser_index import ParserIndex, ProductTable, members
 from bot.domain.parser_text import SOFT_SPECS, is_cjk
 
@@ -56,14 +56,31 @@ class _Constraint:
     inherited: bool = False
 
 
+class _Words:
+    """An item's spans by kind and the position it asks for, read once per match."""
+
+    def __init__(self, item: Item) -> None:
+        self.by_kind: dict[str, list[Span]] = {}
+        for s in item.spans:
+            self.by_kind.setdefault(s.kind, []).append(s)
+        self.terms = [s for s in item.spans if s.kind in ("term", "cat")]
+        chars = "".join(s.value for s in self.of("pos"))
+        self.fb = "前" if "前" in chars else "后" if "后" in chars else ""
+        self.lr = "左" if "左" in chars else "右" if "右" in chars else ""
+
+    def of(self, kind: str) -> list[Span]:
+        return self.by_kind.get(kind, [])
+
+
 def match_item(item: Item, index: ParserIndex, raw: str) -> LineMatch:
     """The product an item names (`raw`: its words as typed), or the candidates to ask about."""
     table = index.products
-    if skus := item.of("sku"):
+    words = _Words(item)
+    if skus := words.of("sku"):
         return _by_sku(skus[0].value, table, raw)
-    if bad := item.of("badsku"):
+    if bad := words.of("badsku"):
         return LineMatch(None, bad[0].value, 0.0, problem="badsku")
-    constraints = _constraints(item, table)
+    constraints = _constraints(words, table)
     if not constraints:
         return _fuzzy(raw, table)
     for level, drop in enumerate(_RELAX):
@@ -73,7 +90,7 @@ def match_item(item: Item, index: ParserIndex, raw: str) -> LineMatch:
         for c in kept:
             bits &= c.bits
         if bits:
-            return _decide(item, raw, table, bits, relaxed=level > 1,
+            return _decide(words, raw, table, bits, relaxed=level > 1,
                            inherited=any(c.inherited for c in kept))
     return _fuzzy(raw, table)
 
@@ -85,9 +102,9 @@ def _by_sku(sku: str, table: ProductTable, raw: str) -> LineMatch:
     return LineMatch(table.skus[i], table.names[i], 1.0, unit=table.units[i])
 
 
-def _constraints(item: Item, table: ProductTable) -> list[_Constraint]:
+def _constraints(item: _Words, table: ProductTable) -> list[_Constraint]:
     out = [_Constraint("code", s.bits) for s in item.of("code")]
-    out += [_Constraint("term", s.bits) for s in item.spans if s.kind in ("term", "cat")]
+    out += [_Constraint("term", s.bits) for s in item.terms]
     out += [_Constraint("spec", table.spec.get((s.spec_kind, s.value), 0))
             for s in item.of("spec") if s.spec_kind not in SOFT_SPECS]
     for group, spans in (("brand", item.of("brand")),
@@ -99,23 +116,14 @@ def _constraints(item: Item, table: ProductTable) -> list[_Constraint]:
             if group == "model":
                 bits |= table.universal
             out.append(_Constraint(group, bits, all(s.inherited for s in spans)))
-    fb, lr = positions(item)
-    if fb:
-        out.append(_Constraint("pos", table.fb.get(fb, 0) | table.fb.get("", 0)))
-    if lr:
-        out.append(_Constraint("pos", table.lr.get(lr, 0) | table.lr.get("", 0)))
+    if item.fb:
+        out.append(_Constraint("pos", table.fb.get(item.fb, 0) | table.fb.get("", 0)))
+    if item.lr:
+        out.append(_Constraint("pos", table.lr.get(item.lr, 0) | table.lr.get("", 0)))
     return out
 
 
-def positions(item: Item) -> tuple[str, str]:
-    """(前|后|"", 左|右|"") asked for by the item."""
-    chars = "".join(s.value for s in item.of("pos"))
-    fb = "前" if "前" in chars else "后" if "后" in chars else ""
-    lr = "左" if "左" in chars else "右" if "右" in chars else ""
-    return fb, lr
-
-
-def _decide(item: Item, raw: str, table: ProductTable, bits: int, *, relaxed: bool,
+def _decide(item: _Words, raw: str, table: ProductTable, bits: int, *, relaxed: bool,
             inherited: bool) -> LineMatch:
     bits, unexplained = _residual(item, table, bits)
     bits, steps = _prefer(item, table, bits)
@@ -138,22 +146,22 @@ def _decide(item: Item, raw: str, table: ProductTable, bits: int, *, relaxed: bo
     return LineMatch(None, raw, round(confidence, 2), candidates, problem, count, unit)
 
 
-def _unasked_position(item: Item, table: ProductTable, bits: int) -> bool:
+def _unasked_position(item: _Words, table: ProductTable, bits: int) -> bool:
     """The one product left has a side (前/后, 左/右) the line did not name: ask, don't assume."""
     if any(s.is_head for s in item.of("code")):
         return False  # a part number names the side too
-    fb, lr = positions(item)
+    fb, lr = item.fb, item.lr
     return bool((not fb and not bits & table.fb.get("", 0))
                 or (not lr and not bits & table.lr.get("", 0)))
 
 
-def _prefer(item: Item, table: ProductTable, bits: int) -> tuple[int, int]:
+def _prefer(item: _Words, table: ProductTable, bits: int) -> tuple[int, int]:
     """Narrow by preferences; returns the bits and how many preferences narrowed them."""
-    fb, lr = positions(item)
+    fb, lr = item.fb, item.lr
     # The exact part word wins (铱金 over 双铱金), but not through a position nobody asked
     # for: 雨刮片 is exactly the word of the 后雨刮片 products.
     unplaced = table.all_bits if fb or lr else table.fb.get("", 0) & table.lr.get("", 0)
-    terms = [s.entry for s in item.spans if s.kind == "term" and s.entry is not None]
+    terms = [s.entry for s in item.of("term") if s.entry is not None]
     prefs = [e.exact & unplaced for e in terms if e.exact]
     # 火嘴 铱金: a leftover word and the part word together may name a part (铱金火花塞)
     prefs += [table.term.get(s.value + e.key, 0) & unplaced
@@ -176,7 +184,7 @@ def _prefer(item: Item, table: ProductTable, bits: int) -> tuple[int, int]:
     return bits, steps
 
 
-def _residual(item: Item, table: ProductTable, bits: int) -> tuple[int, list[str]]:
+def _residual(item: _Words, table: ProductTable, bits: int) -> tuple[int, list[str]]:
     """Leftover words (a series such as 极护, a part number fragment) narrow with rapidfuzz;
     returns the narrowed bits and the words no fitting product has."""
     words = [s.value for s in item.of("resid") if not s.inherited]
