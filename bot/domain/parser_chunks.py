@@ -91,7 +91,9 @@ class Item:
 
     @property
     def complete(self) -> bool:
-        return bool(self.heads) and self.has("qty")
+        """A part word (or code) and a quantity: what a next part word starts a new item after."""
+        spans = self.spans
+        return any(s.is_head for s in spans) and any(s.kind == "qty" for s in spans)
 
     @property
     def is_product(self) -> bool:

@@ -41,6 +41,12 @@ _TAX_BARE = re.compile(r"(?<![0-9A-Z])(?=[0-9A-Z]*\d)[0-9A-Z]{18}(?![0-9A-Z])")
 _BANK = re.compile(r"(?:开户行|开户银行|开户支行)\s*:?\s*([^\s;、:]+?(?:银行[^\s;、:]*|社|行))"
                    r"(?=\s|$|;|、|账|帐)")
 _ACCOUNT = re.compile(r"(?:银行账号|银行帐号|账号|帐号|账户|卡号)\s*[:：]?\s*(\d[\d \-]{6,40}\d)")
+# Gates: every word of the pattern above holds one of these (tests/bot/test_parser_gates.py),
+# so a chunk without any of them cannot match and the pattern is not run.
+INVOICE_GATE = ("票", "增专")
+TAX_LABEL_GATE = ("号", "代码")
+BANK_GATE = ("开户",)
+ACCOUNT_GATE = ("账", "帐", "卡号")
 _ACCOUNT_SEPARATORS = re.compile(r"[\s\-]")
 _CJK_TAIL = re.compile(r"[\u4e00-\u9fff]{1,4}$")
 CUSTOMER_OK = 0.75
@@ -80,13 +86,13 @@ def blank(text: str, start: int, end: int) -> str:
 def take_invoice(chunk: str, inv: Invoice) -> str:
     """Invoice type, tax ID, bank and account; blanks them out of the chunk."""
     # each pattern runs only when a word it cannot match without is in the chunk
-    if "票" in chunk or "增专" in chunk:
+    if _holds(chunk, INVOICE_GATE):
         for pattern, kind in ((_INVOICE_NONE, "无需"), (_INVOICE_SPECIAL, "专票"),
                               (_INVOICE_NORMAL, "普票")):
             for m in pattern.finditer(chunk):
                 inv.types_seen.add(kind)
                 chunk = blank(chunk, m.start(), m.end())
-    if "号" in chunk or "代码" in chunk:
+    if _holds(chunk, TAX_LABEL_GATE):
         for m in _TAX_LABEL.finditer(chunk):
             if m[1]:
                 _set_tax_id(inv, m[1])
@@ -95,15 +101,19 @@ def take_invoice(chunk: str, inv: Invoice) -> str:
         if tax_id_problem(m[0]) is None:
             _set_tax_id(inv, m[0])
             chunk = blank(chunk, m.start(), m.end())
-    if "开户" in chunk:
+    if _holds(chunk, BANK_GATE):
         for m in _BANK.finditer(chunk):
             inv.bank = inv.bank or m[1]
             chunk = blank(chunk, m.start(), m.end())
-    if "账" in chunk or "帐" in chunk or "卡号" in chunk:
+    if _holds(chunk, ACCOUNT_GATE):
         for m in _ACCOUNT.finditer(chunk):
             inv.account = inv.account or _ACCOUNT_SEPARATORS.sub("", m[1])
             chunk = blank(chunk, m.start(), m.end())
     return chunk
+
+
+def _holds(text: str, words: tuple[str, ...]) -> bool:
+    return any(w in text for w in words)
 
 
 def _set_tax_id(inv: Invoice, value: str) -> None:

@@ -252,6 +252,8 @@ def members(bits: int, limit: int | None = None) -> list[int]:
     members by taking the lowest bit, a few of many by scanning bytes up to the limit,
     otherwise numpy over the non-zero bytes (bench/parser.py).
     """
+    if limit == 1 and bits:
+        return [(bits & -bits).bit_length() - 1]
     count = bits.bit_count()
     want = count if limit is None else min(limit, count)
     out: list[int] = []

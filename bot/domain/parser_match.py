@@ -214,11 +214,11 @@ def _residual(item: _Words, table: ProductTable, bits: int) -> tuple[int, list[s
 def _ranked(raw: str, table: ProductTable, bits: int, base: float
             ) -> list[tuple[str, str, float]]:
     ids = members(bits, RANK_LIMIT)
-    choices = {i: table.name_keys[i] for i in ids}
-    best = process.extract(raw, choices, scorer=fuzz.WRatio, processor=None,
+    keys = table.name_keys
+    best = process.extract(raw, [keys[i] for i in ids], scorer=fuzz.WRatio, processor=None,
                            limit=MAX_CANDIDATES)
     return [(table.skus[i], table.names[i], round(base + (1 - base) * 0.01 * s * 0.9, 2))
-            for _, s, i in best]
+            for i, s in ((ids[j], s) for _, s, j in best)]
 
 
 def _fuzzy(raw: str, table: ProductTable) -> LineMatch:
