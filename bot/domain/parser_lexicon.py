@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import ahocorasick
 
 
 @dataclass(frozen=True)
@@ -26,33 +26,34 @@ def _alnum(ch: str) -> bool:
 class Lexicon:
     """Longest-leftmost matching of known words; ASCII words must stand alone (NGK, H6).
 
-    Words are looked up by their first two characters (one for one-character words) at the
-    positions whose character can start a word (found by one regex pass), so the rest of
-    the text costs nothing.
+    An Aho-Corasick automaton (pyahocorasick) finds every occurrence of every word in one
+    pass in C; only the few occurrences found are looked at here.
     """
 
     def __init__(self, words: dict[str, Entry]) -> None:
-        by_head: dict[str, list[tuple[str, Entry]]] = defaultdict(list)
+        self._automaton = ahocorasick.Automaton()
         for word, entry in words.items():
             if word:
-                by_head[word[:2]].append((word, entry))
-        self._by_head = {h: sorted(ws, key=lambda w: -len(w[0])) for h, ws in by_head.items()}
-        firsts = sorted({h[0] for h in self._by_head})
-        self._starts = re.compile(f"[{''.join(map(re.escape, firsts))}]" if firsts else "(?!)")
+                self._automaton.add_word(word, (word, entry))
+        self._empty = len(self._automaton) == 0
+        if not self._empty:
+            self._automaton.make_automaton()
 
     def scan(self, text: str, taken: bytearray) -> list[tuple[Entry, int, int]]:
         out: list[tuple[Entry, int, int]] = []
-        by_head, n, resume = self._by_head, len(text), 0
-        for start in self._starts.finditer(text):
-            i = start.start()
+        if self._empty:
+            return out
+        at: dict[int, list[tuple[str, Entry]]] = {}
+        for last, (word, entry) in self._automaton.iter(text):
+            at.setdefault(last - len(word) + 1, []).append((word, entry))
+        n, resume = len(text), 0
+        for i in sorted(at):
             if i < resume or taken[i]:
                 continue
-            for head in (text[i:i + 2], text[i]):
-                found = _longest(text, i, n, taken, by_head.get(head, ()))
-                if found is not None:
-                    out.append((found[1], i, found[0]))
-                    resume = found[0]
-                    break
+            found = _longest(text, i, n, taken, sorted(at[i], key=lambda w: -len(w[0])))
+            if found is not None:
+                out.append((found[1], i, found[0]))
+                resume = found[0]
         return out
 
 

@@ -13,6 +13,7 @@ means a match; several mean a question listing them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from rapidfuzz import fuzz, process
 
@@ -49,8 +50,7 @@ class LineMatch:
     unit: str = ""
 
 
-@dataclass(frozen=True)
-class _Constraint:
+class _Constraint(NamedTuple):
     group: str  # term code brand model spec pos
     bits: int
     inherited: bool = False

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 
 from bot.domain import parser_data as D
 
@@ -63,6 +63,7 @@ def is_cjk(ch: str) -> bool:
 # --- Chinese numerals --------------------------------------------------------------------
 
 CN_NUM = "[零〇一幺二两俩三仨四五六七八九十百千万]+"
+_CN_NUMERALS = frozenset(CN_NUM[1:-2])
 _CN_ONLY = re.compile(f"^{CN_NUM}$")
 
 
@@ -100,8 +101,7 @@ def to_number(text: str) -> Decimal | None:
 # --- specs ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Hit:
+class Hit(NamedTuple):
     """A piece of text recognised in a chunk: kind, value and where it is."""
 
     kind: str
@@ -123,33 +123,35 @@ def _temperature(m: re.Match[str]) -> str:
     return "0°C" if n == 0 else f"-{n}°C"  # antifreeze and washer fluid ratings are frosts
 
 
-# (kind, pattern, value, needs): a pattern runs only on text holding one of its `needs`, a
-# literal it cannot match without (most chunks hold none of them).
-_SPECS: tuple[tuple[str, re.Pattern[str], object, tuple[str, ...]], ...] = (
+# (kind, pattern, value, needs): a pattern runs only on text holding one of its `needs`,
+# characters it cannot match without (most chunks hold none of them).
+_SPECS: tuple[tuple[str, re.Pattern[str], object, frozenset[str]], ...] = (
     # an engine (朗逸1.5L, 1.4T, 迈腾2.0TSI): a displacement with one decimal and T or L
     ("engine", re.compile(r"(?<![\dA-Z.])([0-6]\.\d)\s*(T|L)(?![\d.])"),
-     lambda m: f"{m[1]}{m[2]}", (".",)),
+     lambda m: f"{m[1]}{m[2]}", frozenset(".")),
     ("tyre", re.compile(r"(?<![\dA-Z])(\d{3})\s*[/-]?\s*(\d{2})\s*(?:Z?R\s*|[/-]\s*)(\d{2})"
                         r"(?![\d.])(?:\s*\d{2,3}[A-Z](?:\s*XL)?(?![A-Z0-9]))?"),
      # with its load/speed index (91V, 94W XL)
-     lambda m: f"{m[1]}/{m[2]}R{m[3]}", ("R", "/", "-")),
+     lambda m: f"{m[1]}/{m[2]}R{m[3]}", frozenset("R/-")),
     ("visc", re.compile(r"(?<![\dA-Z])(0|5|10|15|20)\s*W\s*[-/]?\s*(\d{2})(?!\d)"),
-     lambda m: f"{m[1]}W-{m[2]}", ("W",)),
+     lambda m: f"{m[1]}W-{m[2]}", frozenset("W")),
     ("group", re.compile(r"(?<![\dA-Z])(6-?QW-?\d{2,3}|L\d-\d{2}|H\d-\d{2})(?![\dA-Z])"),
-     lambda m: m[1].replace("-", ""), ("QW", "-")),
-    ("ah", re.compile(r"(?<![\dA-Z.])(\d{2,3})\s*AH(?![A-Z])"), lambda m: f"{m[1]}AH", ("AH",)),
+     lambda m: m[1].replace("-", ""), frozenset("Q-")),
+    ("ah", re.compile(r"(?<![\dA-Z.])(\d{2,3})\s*AH(?![A-Z])"), lambda m: f"{m[1]}AH",
+     frozenset("H")),
     ("volume", re.compile(r"(?<![\dA-Z.])(\d+(?:\.\d+)?)\s*(ML|毫升|L|升|KG|公斤)(?![A-Z])"),
-     _volume, ("L", "升", "KG", "公斤")),
+     _volume, frozenset("L升K斤")),
     ("wiper", re.compile(r"(?<![\dA-Z.])(\d{2})\s*(?:英寸|寸|\")"), lambda m: f"{m[1]}寸",
-     ("寸", '"')),
+     frozenset("寸\"")),
     ("socket", re.compile(r"(?<![\dA-Z])(H(?:11|1|3|4|7|8|9)|D[1-4]S)(?![\dA-Z])"),
-     lambda m: m[1], ("H", "D")),
+     lambda m: m[1], frozenset("HD")),
     ("dot", re.compile(r"DOT\s*(3|4|5\.1)(\s*PLUS)?"),
-     lambda m: f"DOT{m[1]}{'PLUS' if m[2] else ''}", ("DOT",)),
-    ("temp", re.compile(r"(零下|-)?\s*(\d{1,2})\s*(?:°C|度)"), _temperature, ("°C", "度")),
-    ("kelvin", re.compile(r"(?<![\dA-Z])(\d{4})\s*K(?![A-Z])"), lambda m: f"{m[1]}K", ("K",)),
+     lambda m: f"DOT{m[1]}{'PLUS' if m[2] else ''}", frozenset("D")),
+    ("temp", re.compile(r"(零下|-)?\s*(\d{1,2})\s*(?:°C|度)"), _temperature, frozenset("°度")),
+    ("kelvin", re.compile(r"(?<![\dA-Z])(\d{4})\s*K(?![A-Z])"), lambda m: f"{m[1]}K",
+     frozenset("K")),
     ("elec", re.compile(r"(?<![\dA-Z.])(\d{1,3})\s*(V|W)(?![A-Z0-9])"), lambda m: m[1] + m[2],
-     ("V", "W")),
+     frozenset("VW")),
 )
 _DIGIT = re.compile(r"\d")
 SOFT_SPECS = frozenset({"elec"})  # 12V 55W: read so they are not taken for numbers, not required
@@ -163,8 +165,9 @@ def find_specs(text: str) -> list[Hit]:
     taken = bytearray(len(text))
     if not _DIGIT.search(text):
         return hits  # every spec has a number
+    chars = frozenset(text)
     for kind, pattern, value, needs in _SPECS:
-        if not any(n in text for n in needs):
+        if chars.isdisjoint(needs):
             continue
         for m in pattern.finditer(text):
             if any(taken[m.start():m.end()]):
@@ -189,16 +192,18 @@ _TOTAL_BEFORE = re.compile(r"(?:" + "|".join(D.TOTAL_LABELS) + r"|=)\s*[:：]?\s
 _QTY_TIMES_PRICE = re.compile(
     rf"(?<![\dA-Z.])(\d+)\s*({_UNIT})?\s*[×X*]\s*¥?\s*({_NUM})\s*(?:元)?\s*=\s*¥?\s*(?:{_NUM})\s*元?")
 # (pattern, needs) as for the specs: a pattern runs only on text holding one of its `needs`
+# (a price label's first character stands for the label)
 _PRICES = (
-    (re.compile(rf"@\s*¥?\s*({_NUM})\s*(?:元|块)?(?:\s*/\s*(?:{_UNIT}))?"), ("@",)),
+    (re.compile(rf"@\s*¥?\s*({_NUM})\s*(?:元|块)?(?:\s*/\s*(?:{_UNIT}))?"), frozenset("@")),
     (re.compile(rf"(?:{_PRICE_LABEL})\s*[:：]?\s*(?:为|是)?\s*¥?\s*({_NUM})\s*(?:元|块)?"
-                rf"(?:\s*/\s*(?:{_UNIT}))?"), tuple(D.PRICE_LABELS)),
-    (re.compile(rf"每(?:{_UNIT})\s*({_NUM})\s*(?:元|块)?"), ("每",)),
-    (re.compile(rf"¥\s*({_NUM})(?:\s*元)?(?:\s*/\s*(?:{_UNIT}))?"), ("¥",)),
+                rf"(?:\s*/\s*(?:{_UNIT}))?"), frozenset(w[0] for w in D.PRICE_LABELS)),
+    (re.compile(rf"每(?:{_UNIT})\s*({_NUM})\s*(?:元|块)?"), frozenset("每")),
+    (re.compile(rf"¥\s*({_NUM})(?:\s*元)?(?:\s*/\s*(?:{_UNIT}))?"), frozenset("¥")),
     (re.compile(rf"(?<![\dA-Z.])({_ANY_NUM})\s*(?:元|块钱|块|RMB)"
-                rf"(?:\s*/\s*(?:{_UNIT})|\s*[每一](?:{_UNIT}))?"), ("元", "块", "RMB")),
-    (re.compile(rf"(?<![\dA-Z.])({_NUM})\s*/\s*(?:{_UNIT})(?![A-Z])"), ("/",)),
-    (re.compile(rf"=\s*¥?\s*({_NUM})"), ("=",)),  # × 4 @204 = 816: the amount, dropped as a total
+                rf"(?:\s*/\s*(?:{_UNIT})|\s*[每一](?:{_UNIT}))?"), frozenset("元块R")),
+    (re.compile(rf"(?<![\dA-Z.])({_NUM})\s*/\s*(?:{_UNIT})(?![A-Z])"), frozenset("/")),
+    # × 4 @204 = 816: the amount, dropped as a total
+    (re.compile(rf"=\s*¥?\s*({_NUM})"), frozenset("=")),
 )
 _QTY_MARKED = re.compile(
     rf"(?:(?<![A-Z\d])[×X*]|数量|QTY|共|各|要|来|订|拿)\s*[:：]?\s*(\d+|{CN_NUM})\s*({_UNIT})?")
@@ -215,8 +220,9 @@ def find_prices(text: str, taken: bytearray) -> list[Hit]:
             hits.append(Hit("qty", m[1], m.start(1), m.end(1), unit=m[2] or ""))
             hits.append(Hit("price", m[3].replace(",", ""), m.start(3), m.end()))
             _take(taken, m)
+    chars = frozenset(text)
     for pattern, needs in _PRICES:
-        if not any(n in text for n in needs):
+        if chars.isdisjoint(needs):
             continue
         for m in pattern.finditer(text):
             if not _free(taken, m):
@@ -232,8 +238,12 @@ def find_prices(text: str, taken: bytearray) -> list[Hit]:
 def find_quantities(text: str, taken: bytearray) -> list[Hit]:
     """Quantities: x20, ×20, *20, 数量:20, 20套, 四十支, 两套, 各2个; bare numbers are weak."""
     hits: list[Hit] = []
-    for pattern, strong in ((_QTY_MARKED, True), (_QTY_UNIT, True), (_QTY_BARE, False),
-                            (_QTY_BARE_CN, False)):
+    digits, numerals = bool(_DIGIT.search(text)), not _CN_NUMERALS.isdisjoint(text)
+    for pattern, strong, ran in ((_QTY_MARKED, True, digits or numerals),
+                                 (_QTY_UNIT, True, digits or numerals),
+                                 (_QTY_BARE, False, digits), (_QTY_BARE_CN, False, numerals)):
+        if not ran:
+            continue  # every quantity is written in digits or in Chinese numerals
         for m in pattern.finditer(text):
             if not _free(taken, m):
                 continue

@@ -21,7 +21,7 @@ ALPHABET = ("0123456789 .-/:*×@=¥\"°"
             "升毫公斤寸英度零下元块钱每一个套支桶瓶对数量共各要来订拿价单含税未报售合计小金额总"
             "前后左右四轮面边桥侧之以提天台然稍随那"
             "票专普增值税用发电子不开无需要免识别号代码纳人统社会信用户银行账帐卡支"
-            "刹车片滤清器博世朗逸")
+            "刹车片滤清器博世朗逸二十两三百")
 
 
 def _words(pattern: re.Pattern[str]) -> list[str]:
@@ -60,7 +60,7 @@ def test_a_gated_invoice_is_still_read() -> None:
 
 @settings(max_examples=600, deadline=None)
 @given(st.text(alphabet=ALPHABET, max_size=24))
-def test_no_spec_or_price_pattern_matches_without_its_gate(text: str) -> None:
+def test_no_spec_price_or_quantity_pattern_matches_without_its_gate(text: str) -> None:
     for _kind, pattern, _value, needs in T._SPECS:
         if pattern.search(text):
             assert T._DIGIT.search(text) and any(n in text for n in needs), (pattern, text)
@@ -69,6 +69,12 @@ def test_no_spec_or_price_pattern_matches_without_its_gate(text: str) -> None:
             assert any(n in text for n in needs), (pattern, text)
     if T._QTY_TIMES_PRICE.search(text):
         assert "=" in text
+    for pattern in (T._QTY_MARKED, T._QTY_UNIT, T._QTY_BARE, T._QTY_BARE_CN):
+        if pattern.search(text):
+            digits = bool(T._DIGIT.search(text))
+            numerals = not T._CN_NUMERALS.isdisjoint(text)
+            assert digits if pattern is T._QTY_BARE else numerals if pattern is T._QTY_BARE_CN \
+                else digits or numerals, (pattern, text)
     if F._ADMIN.search(text) is None and F._ROAD_NUMBER.search(text) is None:
         assert F.find_address(text) is None or F._ADDRESS_LABEL.search(text)
 
