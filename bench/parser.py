@@ -97,6 +97,20 @@ def generated(data: Any, count: int, seed: int) -> list[str]:
     return out
 
 
+def _refs(data: Any) -> tuple[list[ProductInfo], list[CustomerRef]]:
+    products = [ProductInfo(i + 1, p["sku"], p["name"], p["category"], p["brand"], p["unit"],
+                            p["price"], p["models"], True) for i, p in enumerate(data.products)]
+    customers = [CustomerRef(c["code"], c["name"], tuple(c["aliases"]), c["active"])
+                 for c in data.customers]
+    return products, customers
+
+
+def demo_index() -> tuple[Any, ParserIndex]:
+    """The demo data set and the parser index over its 18,000 products."""
+    data = build_demo(config.defaults())
+    return data, ParserIndex.build(*_refs(data), geocode.parse)
+
+
 def corpus_texts() -> list[str]:
     try:
         from tests.bot.parser_corpus import CORPUS
@@ -142,14 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"python {platform.python_version()} on {platform.machine()}, "
           f"{platform.processor() or platform.platform()}")
     data = build_demo(config.defaults())
-    products = [ProductInfo(i + 1, p["sku"], p["name"], p["category"], p["brand"], p["unit"],
-                            p["price"], p["models"], True) for i, p in enumerate(data.products)]
-    customers = [CustomerRef(c["code"], c["name"], tuple(c["aliases"]), c["active"])
-                 for c in data.customers]
     t0 = time.perf_counter()
-    index = ParserIndex.build(products, customers, geocode.parse)
-    print(f"index build: {time.perf_counter() - t0:.2f} s over {len(products):,} products, "
-          f"{len(customers)} customers")
+    index = ParserIndex.build(*_refs(data), geocode.parse)
+    print(f"index build: {time.perf_counter() - t0:.2f} s over {len(data.products):,} products, "
+          f"{len(data.customers)} customers")
     sets = {"corpus": corpus_texts(), "generated": generated(data, args.messages, args.seed)}
     warm_rates = []
     for name, messages in sets.items():
