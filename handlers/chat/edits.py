@@ -29,7 +29,9 @@ _SKU = re.compile(rf"^第{_N}行(?:的?商品)?(?:改成|改为|换成|换为)\s
 _QTY_WORDS = re.compile(r"[\d一二两三四五六七八九十百千万零〇xX×*.\s]+" + _UNIT)  # not a product
 _DROP = re.compile(rf"^(?:删掉|删除|去掉|不要)第{_N}行$")
 _ADDR = re.compile(r"^(?:收货|送货)?地址改(?:成|为)\s*[:：]?\s*(.+)$", re.S)
-_INVOICE = re.compile(r"^发票(?:类型)?改(?:成|为)\s*(专票|普票|无需|不开票?|不要发票)$")
+# 发票改成专票, and the short forms salespeople type: 改成普票, 改专票, 换成专票, 改为不开票
+_INVOICE = re.compile(r"^(?:发票(?:类型)?)?(?:改成|改为|换成|换为|改开|改)\s*"
+                      r"(专票|普票|增值税专用发票|增值税普通发票|无需开票|无需|不开票?|不要发票)$")
 _CN = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8,
        "九": 9, "十": 10}
 EDIT_HELP = ("请直接发送要改的内容，我会更新这张卡片，例如：\n"
@@ -56,7 +58,8 @@ def parse_edit(text: str) -> Edit | None:
     if m := _ADDR.match(t):
         return Edit("address", text=m[1].strip())
     if m := _INVOICE.match(t):
-        return Edit("invoice", text="无需" if m[1].startswith("不") or m[1] == "无需" else m[1])
+        kind = m[1].replace("增值税专用发票", "专票").replace("增值税普通发票", "普票")
+        return Edit("invoice", text="无需" if kind.startswith(("不", "无需")) else kind)
     return None
 
 

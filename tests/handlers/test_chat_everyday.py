@@ -398,6 +398,19 @@ def test_a_quantity_in_words_is_not_read_as_a_product_to_change_to():
         assert parse_edit(said) is None, said
 
 
+def test_the_invoice_type_is_changed_in_the_short_words_people_type():
+    from handlers.chat.edits import parse_edit
+
+    for said, kind in (("发票改成专票", "专票"), ("改成普票", "普票"), ("改专票", "专票"),
+                       ("换成专票。", "专票"), ("修改：改为不开票", "无需"),
+                       ("改成增值税专用发票", "专票"), ("发票类型改为无需开票", "无需")):
+        edit = parse_edit(said)
+        assert edit is not None and (edit.kind, edit.text) == ("invoice", kind), said
+    for said in ("改成", "专票", "改成专票吧老板说的", "第1行改成专票"):
+        edit = parse_edit(said)
+        assert edit is None or edit.kind != "invoice", said
+
+
 async def test_a_stale_card_after_release_shows_the_order_and_cancels_nothing(dispatcher):
     card = await place_card(dispatcher, f"C0002 TYR00001 x5 {ADDRESS}")
     no = order_no(card)
