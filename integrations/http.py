@@ -70,9 +70,9 @@ class DeadlineTransport(httpx.AsyncBaseTransport):
         except TimeoutError:
             what = f"{self.name}: no answer within the {seconds:g} s deadline"
             if not sent:
-                raise httpx.PoolTimeout(what + " (never sent: all slots busy)",
-                                        request=request) from None
-            raise httpx.ReadTimeout(what, request=request) from None
+                raise NeverSent(what + " (never sent: all slots busy)", request=request,
+                                deadline_s=seconds) from None
+            raise DeadlineExceeded(what, request=request, deadline_s=seconds) from None
 
     async def _whole(self, request: httpx.Request) -> httpx.Response:
         resp = await self._inner.handle_async_request(request)
@@ -85,6 +85,22 @@ class DeadlineTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+class DeadlineExceeded(httpx.ReadTimeout):
+    """Sent, but the whole answer did not come within the bulkhead's deadline."""
+
+    def __init__(self, message: str, *, request: httpx.Request, deadline_s: float) -> None:
+        super().__init__(message, request=request)
+        self.deadline_s = deadline_s
+
+
+class NeverSent(httpx.PoolTimeout):
+    """Not sent: every slot of the bulkhead stayed busy until the deadline."""
+
+    def __init__(self, message: str, *, request: httpx.Request, deadline_s: float) -> None:
+        super().__init__(message, request=request)
+        self.deadline_s = deadline_s
 
 
 class Pools:

@@ -187,7 +187,12 @@ async def post(http: httpx.AsyncClient, carrier: str, url: str, *, seconds: floa
     try:
         resp = await http.post(url, timeout=seconds, **kwargs)
     except httpx.TimeoutException as exc:
-        raise CarrierTimeout(f"{name}接口超时（{seconds:g} 秒未响应）", carrier=carrier) from exc
+        # the bulkhead's total deadline (integrations/http.py) may fire before `seconds`
+        waited = getattr(exc, "deadline_s", seconds)
+        if isinstance(exc, httpx.PoolTimeout):
+            raise CarrierTimeout(f"{name}接口繁忙（{waited:g} 秒内请求未能发出）",
+                                 carrier=carrier) from exc
+        raise CarrierTimeout(f"{name}接口超时（{waited:g} 秒未响应）", carrier=carrier) from exc
     except httpx.TransportError as exc:
         raise CarrierUnavailable(f"{name}接口无法连接：{exc!r}", carrier=carrier) from exc
     check_status(resp, carrier)

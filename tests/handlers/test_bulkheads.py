@@ -82,6 +82,10 @@ async def test_chat_is_answered_while_100_ships_hang_on_a_dripping_carrier(
     for r in results:
         assert not r.shipped and r.order.status == OrderStatus.allocated
         [held] = r.held
-        assert "超时" in held.reason, held.reason
+        # the deadline that fired, not httpx's per-read 10 s: sent and timed out, or never
+        # given one of the pool's 16 slots (how many of each depends on how the ships start)
+        sent = f"顺丰接口超时（{CARRIER_DEADLINE_S:g} 秒未响应）"
+        unsent = f"顺丰接口繁忙（{CARRIER_DEADLINE_S:g} 秒内请求未能发出）"
+        assert held.reason in (sent, unsent), held.reason
         assert held.retry_at is not None and held.attempts == 1  # back-off, then again
     assert await ShippingHold.filter(attempts=1).count() == SHIPS

@@ -147,3 +147,33 @@ async def test_a_refused_connection_is_unavailable(code: str) -> None:
         client = _clients(http, f"http://127.0.0.1:{_closed_port()}")[code]
         with pytest.raises(base.CarrierUnavailable, match="无法连接"):
             await client.query([("73100196611386", "13800000001")])
+
+
+async def test_a_timeout_names_the_deadline_that_fired_and_whether_it_was_sent(
+        aiohttp_server) -> None:
+    """The bulkhead's total deadline (here 0.3 s) fires before httpx's per-read 10 s: the
+    message says 0.3 s, and a request that never got the pool's one slot says so."""
+    import asyncio
+
+    from aiohttp import web
+
+    from integrations.http import Bulkhead, Pools
+
+    async def hang(request: web.Request) -> web.Response:
+        await asyncio.sleep(5)
+        return web.Response(text="late")
+
+    app = web.Application()
+    app.router.add_post("/", hang)
+    server = await aiohttp_server(app)
+    pools = Pools({"carrier": Bulkhead(concurrency=1, deadline_s=0.3)})
+    try:
+        http = pools.get("carrier")
+        calls = [base.post(http, "sf", str(server.make_url("/")), seconds=base.DEFAULT_TIMEOUT)
+                 for _ in range(2)]
+        results = await asyncio.gather(*calls, return_exceptions=True)
+    finally:
+        await pools.aclose()
+    assert all(isinstance(r, base.CarrierTimeout) for r in results), results
+    assert sorted(str(r) for r in results) == ["顺丰接口繁忙（0.3 秒内请求未能发出）",
+                                               "顺丰接口超时（0.3 秒未响应）"]
