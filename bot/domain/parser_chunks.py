@@ -130,7 +130,8 @@ def scan(text: str, index: ParserIndex) -> list[Span]:
         spans.append(Span(entry.kind, entry.key, start, end, entry=entry, bits=entry.bits))
         take(taken, start, end)
     spans += _codes(text, index, taken)
-    for h in find_prices(text, taken) + find_quantities(text, taken):
+    units = index.units
+    for h in find_prices(text, taken, units) + find_quantities(text, taken, units):
         spans.append(Span(h.kind, h.value, h.start, h.end, strong=h.strong, each=h.each,
                           unit=h.unit))
     spans += _positions(text, taken) + _residual(text, taken)

@@ -21,7 +21,14 @@ import numpy as np
 from bot.domain import parser_data as D
 from bot.domain.parser_customers import CustomerRef, CustomerTable, build_customers
 from bot.domain.parser_lexicon import Entry, Lexicon
-from bot.domain.parser_text import find_specs, is_cjk, normalize_name
+from bot.domain.parser_text import (
+    SHIPPED_UNITS,
+    Units,
+    find_specs,
+    is_cjk,
+    normalize_name,
+    units_for,
+)
 
 __all__ = ["CustomerRef", "Entry", "Lexicon", "ParserIndex", "ProductTable", "members"]
 
@@ -453,6 +460,7 @@ class ParserIndex:
     geocoder: Geocoder
     # (team, phrase key) → SKU: phrases a team taught the parser (see `phrase_key`)
     learnt: dict[tuple[str, str], str] = field(default_factory=dict)
+    units: Units = SHIPPED_UNITS  # counting units, the catalogue's 单位 among them
 
     @classmethod
     def build(cls, products: Iterable[ProductLike], customers: Iterable[CustomerRef],
@@ -462,8 +470,9 @@ class ParserIndex:
         table, words = build_products(products)
         known = {(team, phrase_key(phrase)): sku for team, phrase, sku in learnt
                  if normalize_name(sku).strip() in table.by_sku}
+        units = units_for(tuple(sorted({normalize_name(u).strip() for u in table.units})))
         return cls(table, Lexicon(words), build_customers(customers), geocoder,
-                   {k: normalize_name(v).strip() for k, v in known.items() if k[1]})
+                   {k: normalize_name(v).strip() for k, v in known.items() if k[1]}, units)
 
     def __repr__(self) -> str:
         return f"<ParserIndex {self.products!r}, {len(self.customers.refs)} customers>"

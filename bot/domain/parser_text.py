@@ -7,8 +7,10 @@ sign, one dash. Spans are (start, end) offsets into that text.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
@@ -133,6 +135,10 @@ _SPECS: tuple[tuple[str, re.Pattern[str], object, frozenset[str]], ...] = (
                         r"(?![\d.])(?:\s*\d{2,3}[A-Z](?:\s*XL)?(?![A-Z0-9]))?"),
      # with its load/speed index (91V, 94W XL)
      lambda m: f"{m[1]}/{m[2]}R{m[3]}", frozenset("R/-")),
+    # 205 55 16: with spaces only when it has a tyre's shape (width …5, aspect …0/…5, rim)
+    ("tyre", re.compile(r"(?<![\dA-Z.])(1[3-9]5|2\d5|3[0-5]5) +([2-8][05]) +(1[2-9]|2[0-4])"
+                        r"(?![\d.])"),
+     lambda m: f"{m[1]}/{m[2]}R{m[3]}", frozenset(" ")),
     ("visc", re.compile(r"(?<![\dA-Z])(0|5|10|15|20)\s*W\s*[-/]?\s*(\d{2})(?!\d)"),
      lambda m: f"{m[1]}W-{m[2]}", frozenset("W")),
     ("group", re.compile(r"(?<![\dA-Z])(6-?QW-?\d{2,3}|L\d-\d{2}|H\d-\d{2})(?![\dA-Z])"),
@@ -183,45 +189,81 @@ def find_specs(text: str) -> list[Hit]:
 
 # --- quantities and prices ------------------------------------------------------------------
 
-_UNIT = "|".join(D.QTY_UNITS)
 _NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 _ANY_NUM = f"{_NUM}|{CN_NUM}"
 _PRICE_LABEL = "|".join(D.PRICE_LABELS)
 _TOTAL_BEFORE = re.compile(r"(?:" + "|".join(D.TOTAL_LABELS) + r"|=)\s*[:：]?\s*¥?\s*$")
+# Units a catalogue may use that are not counting words here: measures read as specs
+# (4L, 2KG) and lengths or weights (5米 of hose is a spec of the product, not a count).
+NOT_QTY_UNITS = frozenset({"L", "ML", "KG", "G", "升", "毫升", "公斤", "千克", "克", "吨", "米",
+                           "厘米", "毫米", "元", "块钱"})
+_UNIT_WORD = re.compile(r"[\u4e00-\u9fff]{1,2}|[A-Z]{2,4}")
 
-_QTY_TIMES_PRICE = re.compile(
-    rf"(?<![\dA-Z.])(\d+)\s*({_UNIT})?\s*[×X*]\s*¥?\s*({_NUM})\s*(?:元)?\s*=\s*¥?\s*(?:{_NUM})\s*元?")
-# (pattern, needs) as for the specs: a pattern runs only on text holding one of its `needs`
-# (a price label's first character stands for the label)
-_PRICES = (
-    (re.compile(rf"@\s*¥?\s*({_NUM})\s*(?:元|块)?(?:\s*/\s*(?:{_UNIT}))?"), frozenset("@")),
-    (re.compile(rf"(?:{_PRICE_LABEL})\s*[:：]?\s*(?:为|是)?\s*¥?\s*({_NUM})\s*(?:元|块)?"
-                rf"(?:\s*/\s*(?:{_UNIT}))?"), frozenset(w[0] for w in D.PRICE_LABELS)),
-    (re.compile(rf"每(?:{_UNIT})\s*({_NUM})\s*(?:元|块)?"), frozenset("每")),
-    (re.compile(rf"¥\s*({_NUM})(?:\s*元)?(?:\s*/\s*(?:{_UNIT}))?"), frozenset("¥")),
-    (re.compile(rf"(?<![\dA-Z.])({_ANY_NUM})\s*(?:元|块钱|块|RMB)"
-                rf"(?:\s*/\s*(?:{_UNIT})|\s*[每一](?:{_UNIT}))?"), frozenset("元块R")),
-    (re.compile(rf"(?<![\dA-Z.])({_NUM})\s*/\s*(?:{_UNIT})(?![A-Z])"), frozenset("/")),
-    # × 4 @204 = 816: the amount, dropped as a total
-    (re.compile(rf"=\s*¥?\s*({_NUM})"), frozenset("=")),
-)
-_QTY_MARKED = re.compile(
-    rf"(?:(?<![A-Z\d])[×X*]|数量|QTY|共|各|要|来|订|拿)\s*[:：]?\s*(\d+|{CN_NUM})\s*({_UNIT})?")
-_QTY_UNIT = re.compile(rf"(?<![\dA-Z.])(\d+|{CN_NUM})\s*({_UNIT})")
+
+@dataclass(frozen=True)
+class Units:
+    """The counting units of a catalogue and the quantity and price patterns built on them.
+
+    The shipped units (parser_data.QTY_UNITS) plus the catalogue's own 单位 (块, 卷, 袋 …).
+    块 is money in speech (85块) unless the catalogue sells by the 块 (batteries, pads): then
+    `2块` is a count, and 块 is a price only as 块钱 or per unit (85块/个, 85块一个).
+    """
+
+    words: tuple[str, ...]
+    qty_times_price: re.Pattern[str]
+    prices: tuple[tuple[re.Pattern[str], frozenset[str]], ...]
+    qty_marked: re.Pattern[str]
+    qty_unit: re.Pattern[str]
+
+
+@functools.lru_cache(maxsize=16)
+def units_for(extra: tuple[str, ...] = ()) -> Units:
+    """The Units with `extra` (a catalogue's 单位, in normal form) added to the shipped ones."""
+    extra = tuple(u for u in dict.fromkeys(extra)
+                  if u not in D.QTY_UNITS and u not in NOT_QTY_UNITS and _UNIT_WORD.fullmatch(u))
+    words = tuple(sorted((*D.QTY_UNITS, *extra), key=len, reverse=True))  # stable: PCS, PC
+    unit = "|".join(map(re.escape, words))
+    kuai = rf"块(?=\s*(?:/|[每一](?:{unit})))" if "块" in words else "块"  # 85块/个, or any 块
+    # (pattern, needs) as for the specs: a pattern runs only on text holding one of its
+    # `needs` (a price label's first character stands for the label)
+    prices = (
+        (re.compile(rf"@\s*¥?\s*({_NUM})\s*(?:元|块)?(?:\s*/\s*(?:{unit}))?"), frozenset("@")),
+        (re.compile(rf"(?:{_PRICE_LABEL})\s*[:：]?\s*(?:为|是)?\s*¥?\s*({_NUM})\s*(?:元|块)?"
+                    rf"(?:\s*/\s*(?:{unit}))?"), frozenset(w[0] for w in D.PRICE_LABELS)),
+        (re.compile(rf"每(?:{unit})\s*({_NUM})\s*(?:元|块)?"), frozenset("每")),
+        (re.compile(rf"¥\s*({_NUM})(?:\s*元)?(?:\s*/\s*(?:{unit}))?"), frozenset("¥")),
+        (re.compile(rf"(?<![\dA-Z.])({_ANY_NUM})\s*(?:元|块钱|{kuai}|RMB)"
+                    rf"(?:\s*/\s*(?:{unit})|\s*[每一](?:{unit}))?"), frozenset("元块R")),
+        (re.compile(rf"(?<![\dA-Z.])({_NUM})\s*/\s*(?:{unit})(?![A-Z])"), frozenset("/")),
+        # × 4 @204 = 816: the amount, dropped as a total
+        (re.compile(rf"=\s*¥?\s*({_NUM})"), frozenset("=")),
+    )
+    return Units(
+        words,
+        re.compile(rf"(?<![\dA-Z.])(\d+)\s*({unit})?\s*[×X*]\s*¥?\s*({_NUM})\s*(?:元)?\s*=\s*"
+                   rf"¥?\s*(?:{_NUM})\s*元?"),
+        prices,
+        re.compile(rf"(?:(?<![A-Z\d])[×X*]|数量|QTY|共|各|要|来|订|拿)\s*[:：]?\s*(\d+|{CN_NUM})"
+                   rf"\s*({unit})?"),
+        re.compile(rf"(?<![\dA-Z.])(\d+|{CN_NUM})\s*({unit})"),
+    )
+
+
+SHIPPED_UNITS = units_for()
 _QTY_BARE = re.compile(r"(?<![\dA-Z.\-/:])(\d{1,5})(?![\dA-Z.%\-/:月日号点年天周折度寸])")
 _QTY_BARE_CN = re.compile(rf"(?:^|(?<=\s))({CN_NUM})(?=\s|$)")
 
 
-def find_prices(text: str, taken: bytearray) -> list[Hit]:
+def find_prices(text: str, taken: bytearray, units: Units = SHIPPED_UNITS) -> list[Hit]:
     """Unit prices (@85, 单价85, 85元, ¥85, 85/套); totals (合计 1140元, = 1140) are dropped."""
     hits: list[Hit] = []
-    for m in _QTY_TIMES_PRICE.finditer(text) if "=" in text else ():
+    for m in units.qty_times_price.finditer(text) if "=" in text else ():
         if _free(taken, m):
             hits.append(Hit("qty", m[1], m.start(1), m.end(1), unit=m[2] or ""))
             hits.append(Hit("price", m[3].replace(",", ""), m.start(3), m.end()))
             _take(taken, m)
     chars = frozenset(text)
-    for pattern, needs in _PRICES:
+    for pattern, needs in units.prices:
         if chars.isdisjoint(needs):
             continue
         for m in pattern.finditer(text):
@@ -235,12 +277,12 @@ def find_prices(text: str, taken: bytearray) -> list[Hit]:
     return hits
 
 
-def find_quantities(text: str, taken: bytearray) -> list[Hit]:
+def find_quantities(text: str, taken: bytearray, units: Units = SHIPPED_UNITS) -> list[Hit]:
     """Quantities: x20, ×20, *20, 数量:20, 20套, 四十支, 两套, 各2个; bare numbers are weak."""
     hits: list[Hit] = []
     digits, numerals = bool(_DIGIT.search(text)), not _CN_NUMERALS.isdisjoint(text)
-    for pattern, strong, ran in ((_QTY_MARKED, True, digits or numerals),
-                                 (_QTY_UNIT, True, digits or numerals),
+    for pattern, strong, ran in ((units.qty_marked, True, digits or numerals),
+                                 (units.qty_unit, True, digits or numerals),
                                  (_QTY_BARE, False, digits), (_QTY_BARE_CN, False, numerals)):
         if not ran:
             continue  # every quantity is written in digits or in Chinese numerals

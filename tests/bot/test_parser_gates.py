@@ -24,6 +24,9 @@ ALPHABET = ("0123456789 .-/:*×@=¥\"°"
             "刹车片滤清器博世朗逸二十两三百")
 
 
+KUAI = T.units_for(("块", "卷"))  # a catalogue that sells by the 块 and the 卷
+
+
 def _words(pattern: re.Pattern[str]) -> list[str]:
     """The literal words of a pattern that is (a group of) alternatives: 专票|增专 …"""
     source = pattern.pattern
@@ -64,17 +67,18 @@ def test_no_spec_price_or_quantity_pattern_matches_without_its_gate(text: str) -
     for _kind, pattern, _value, needs in T._SPECS:
         if pattern.search(text):
             assert T._DIGIT.search(text) and any(n in text for n in needs), (pattern, text)
-    for pattern, needs in T._PRICES:
-        if pattern.search(text):
-            assert any(n in text for n in needs), (pattern, text)
-    if T._QTY_TIMES_PRICE.search(text):
-        assert "=" in text
-    for pattern in (T._QTY_MARKED, T._QTY_UNIT, T._QTY_BARE, T._QTY_BARE_CN):
-        if pattern.search(text):
-            digits = bool(T._DIGIT.search(text))
-            numerals = not T._CN_NUMERALS.isdisjoint(text)
-            assert digits if pattern is T._QTY_BARE else numerals if pattern is T._QTY_BARE_CN \
-                else digits or numerals, (pattern, text)
+    for units in (T.SHIPPED_UNITS, KUAI):
+        for pattern, needs in units.prices:
+            if pattern.search(text):
+                assert any(n in text for n in needs), (pattern, text)
+        if units.qty_times_price.search(text):
+            assert "=" in text
+        for pattern in (units.qty_marked, units.qty_unit, T._QTY_BARE, T._QTY_BARE_CN):
+            if pattern.search(text):
+                digits = bool(T._DIGIT.search(text))
+                numerals = not T._CN_NUMERALS.isdisjoint(text)
+                assert (digits if pattern is T._QTY_BARE else numerals
+                        if pattern is T._QTY_BARE_CN else digits or numerals), (pattern, text)
     if F._ADMIN.search(text) is None and F._ROAD_NUMBER.search(text) is None:
         assert F.find_address(text) is None or F._ADDRESS_LABEL.search(text)
 
