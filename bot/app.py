@@ -40,8 +40,9 @@ from handlers.chat.views import ChatLinks
 from handlers.keys import DISPATCHER, NOTIFIER, OUTBOX, SERVICE, SETTINGS, SHIPPING
 from integrations import wecom
 from integrations.carriers import registry
+from integrations.carriers.base import DEFAULT_TIMEOUT
 from integrations.carriers.sandbox import SandboxCarrier
-from integrations.http import Pools
+from integrations.http import DEFAULTS, Bulkhead, Pools
 from integrations.wecom import WeComClient
 from integrations.wecom_crypto import AppCrypto, BotCrypto
 from messages import delivery, outbox_admin, render
@@ -71,7 +72,9 @@ def build(settings: Settings, *, load_demo_if_empty: bool = True, manage_db: boo
     app[ops.METRICS] = ops.Metrics()
     app[CONFIG_PATH] = config_path or ""
     app[pages.TRACKING] = TrackingPageConfig.from_settings(settings)
-    pools = pools or Pools()  # one pool, concurrency limit and deadline per outside system
+    # one pool, concurrency limit and deadline per outside system ([http.X] in the config)
+    pools = pools or Pools({**DEFAULTS, **{name: Bulkhead(c, d)
+                                           for name, (c, d) in settings.http.items()}})
     app[POOLS] = pools
     app.on_cleanup.append(lambda _: pools.aclose())
     wecom_client = _wecom_client(settings, pools.get("wecom"))
@@ -84,7 +87,12 @@ def build(settings: Settings, *, load_demo_if_empty: bool = True, manage_db: boo
                       dashboard=lambda: dashboard.dashboard_link(tracking_page,
                                                                  settings.public_url))
     app[DISPATCHER] = build_dispatcher(service, ParserService(catalog), links)
-    providers = registry.build(settings, pools.get)
+    # httpx's per-read timeout no shorter than the longest carrier deadline: the deadline
+    # that fires, and that the hold reason names, is the configured one
+    carrier_deadline = max(b.deadline_s for n, b in pools.bulkheads.items()
+                           if n not in ("wecom", "notify"))
+    providers = registry.build(settings, pools.get, timeout=max(DEFAULT_TIMEOUT,
+                                                                 carrier_deadline))
     tracking = _tracking(app, settings, providers, notifier)
     app[SHIPPING] = ShippingService(service, providers.shipping, notify=notifier,
                                     sandbox=providers.sandbox)

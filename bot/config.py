@@ -84,6 +84,8 @@ class Settings:
     pricing: PricingPolicy = field(default_factory=PricingPolicy)
     # [parser.lexicon.rewrites|terms|brands|models]: added to bot/domain/parser_lexicon.toml
     parser_lexicon: Mapping[str, Any] = field(default_factory=dict)
+    # [http.X] concurrency, deadline_s: each outside system's bulkhead (integrations/http.py)
+    http: Mapping[str, tuple[int, float]] = field(default_factory=dict)
 
     @property
     def configured_keys(self) -> frozenset[str]:
@@ -196,7 +198,36 @@ def from_mapping(
         limits=limits,
         pricing=_pricing(_table(data, "pricing")),
         parser_lexicon=_parser_lexicon(_table(_table(data, "parser"), "lexicon", "parser")),
+        http=_http(_table(data, "http")),
     )
+
+
+# The outside systems with a bulkhead of their own: WeCom, the 公众号, carriers (all carrier
+# providers share `carrier` unless one has its own).
+HTTP_SYSTEMS = ("wecom", "notify", "carrier", "sf", "zto", "jd", "kuaidi100")
+MAX_DEADLINE_S = 300.0
+
+
+def _http(table: Mapping[str, Any]) -> dict[str, tuple[int, float]]:
+    out: dict[str, tuple[int, float]] = {}
+    for name, entry in table.items():
+        where = f"http.{name}"
+        if name not in HTTP_SYSTEMS:
+            raise ConfigError(f"{where}: unknown system (known: {', '.join(HTTP_SYSTEMS)})")
+        if not isinstance(entry, Mapping):
+            raise ConfigError(f"{where}: expected a table with concurrency and deadline_s")
+        for key in entry:
+            if key not in ("concurrency", "deadline_s"):
+                raise ConfigError(f"{_k(where, key)}: unknown key (concurrency, deadline_s)")
+        concurrency = _int(entry, "concurrency", where, 16)
+        if concurrency < 1:
+            raise ConfigError(f"{_k(where, 'concurrency')}: expected at least 1, got 0")
+        deadline = _positive(entry, "deadline_s", where, 15.0)
+        if deadline > MAX_DEADLINE_S:
+            raise ConfigError(f"{_k(where, 'deadline_s')}: expected at most "
+                              f"{MAX_DEADLINE_S:g} s, got {deadline:g}")
+        out[name] = (concurrency, deadline)
+    return out
 
 
 def _parser_lexicon(table: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -6,9 +6,11 @@ can hold only its own connections and delay only its own shipments, never a chat
 Every request through such a client has a *total* deadline (`asyncio.timeout` around
 queueing for a slot, connecting, sending, the answer's headers and its whole body): httpx's
 own timeout is per read, and a server that drips a byte every few seconds never trips it.
-A request past its deadline raises `httpx.ReadTimeout` (or `httpx.PoolTimeout` when it never
-got a slot, so the callers know it was not sent); the clients map those as they map any
-timeout (CarrierTimeout, WeCom's "maybe delivered").
+A request past its deadline raises DeadlineExceeded, an `httpx.ReadTimeout` (or NeverSent,
+an `httpx.PoolTimeout`, when it never got a slot, so the callers know it was not sent), both
+carrying the deadline; the clients map those as they map any timeout (CarrierTimeout,
+WeCom's "maybe delivered"). The concurrency and deadline of each system are settings
+(`[http.X]` in the config, bot/defaults.toml).
 """
 
 from __future__ import annotations

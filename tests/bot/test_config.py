@@ -60,3 +60,31 @@ def test_links_follow_the_configured_port_unless_a_public_url_is_given():
     s = config.from_mapping({"server": {"port": 8099}}, {"LVYUE_PUBLIC_URL": "https://ly.example/"})
     assert s.public_url == "https://ly.example"
     assert config.defaults().public_url == "http://127.0.0.1:8080"
+
+
+def test_each_outside_systems_pool_and_deadline_can_be_set(tmp_path):
+    from bot import app as app_module
+    from integrations.http import Bulkhead
+
+    s = config.load(write(tmp_path, "[http.carrier]\nconcurrency = 4\ndeadline_s = 30\n"
+                                    "[http.sf]\nconcurrency = 2\ndeadline_s = 8.5\n"), {})
+    assert s.http["carrier"] == (4, 30.0) and s.http["sf"] == (2, 8.5)
+    assert s.http["wecom"] == (32, 5.0)  # the shipped default stays
+    application = app_module.build(s, load_demo_if_empty=False, manage_db=False)
+    pools = application[app_module.POOLS]
+    assert pools.bulkheads["carrier"] == Bulkhead(4, 30.0)
+    assert pools.bulkheads["sf"] == Bulkhead(2, 8.5)
+    assert pools.bulkheads["notify"] == Bulkhead(16, 10.0)
+
+
+@pytest.mark.parametrize(("text", "key"), [
+    ("[http.ftp]\nconcurrency = 1\n", "http.ftp"),
+    ("[http.carrier]\nconcurrency = 0\n", "http.carrier.concurrency"),
+    ("[http.carrier]\ndeadline_s = 0\n", "http.carrier.deadline_s"),
+    ("[http.carrier]\ndeadline_s = 3600\n", "http.carrier.deadline_s"),
+    ("[http.wecom]\ntimeout = 3\n", "http.wecom.timeout"),
+])
+def test_bad_http_settings_name_the_key(tmp_path, text, key):
+    with pytest.raises(config.ConfigError) as exc:
+        config.load(write(tmp_path, text), {})
+    assert key in str(exc.value)
