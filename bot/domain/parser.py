@@ -14,6 +14,7 @@ question in Chinese; so do unclear customers, quantities, addresses and tax IDs.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -38,7 +39,7 @@ from bot.domain.parser_fields import (
 from bot.domain.parser_index import CustomerRef, ParserIndex, phrase_key
 from bot.domain.parser_match import LineMatch, match_item
 from bot.domain.parser_table import expand_tables
-from bot.domain.parser_text import normalize
+from bot.domain.parser_text import as_typed, normalize, normalize_name
 
 __all__ = ["CustomerRef", "Draft", "DraftLine", "ParserIndex", "parse"]
 
@@ -119,7 +120,7 @@ def parse(text: str, index: ParserIndex, customer_code: str | None = None,
     customer = resolve_customer(ctx.mentions, index.customers, customer_code)
     if customer.question:
         questions.append(customer.question)
-    draft_lines = [_draft_line(n, item, index, questions, ctx.team)
+    draft_lines = [_draft_line(n, item, index, questions, ctx.team, text)
                    for n, item in enumerate(ctx.items, start=1)]
     if not draft_lines:
         questions.append("没有识别到商品，请按“商品名称或编码 数量”发送")
@@ -264,12 +265,13 @@ LEARNT_CONFIDENCE = 0.95
 
 
 def _draft_line(n: int, item: Item, index: ParserIndex, questions: list[str],
-                team: str = "") -> DraftLine:
+                team: str = "", typed: str = "") -> DraftLine:
     raw = item.raw()
     m = match_item(item, index, raw)
     if index.learnt and not item.has("sku", "badsku"):
         m = _learnt(raw, index, team) or m
-    label = m.name if m.sku else (m.name or raw)
+    # an open line is quoted back in the salesperson's own words (玻璃水, not 玻璃清洗液)
+    label = m.name if m.sku else as_typed(m.name or raw, _typed_form(typed))
     qty, qty_question = _quantity(item, m)
     price = _price(item)
     if m.problem:
@@ -278,6 +280,12 @@ def _draft_line(n: int, item: Item, index: ParserIndex, questions: list[str],
         questions.append(f"第{n}行“{label}”{qty_question}")
     return DraftLine(m.sku, label, qty, price, m.confidence, m.candidates if not m.sku else [],
                      raw)
+
+
+@functools.lru_cache(maxsize=16)
+def _typed_form(text: str) -> str:
+    """The message in normal form without rewrites (only for lines that ask a question)."""
+    return normalize_name(text)
 
 
 def _learnt(raw: str, index: ParserIndex, team: str) -> LineMatch | None:

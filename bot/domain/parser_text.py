@@ -52,6 +52,28 @@ def normalize(text: str) -> str:
     return text
 
 
+def as_typed(phrase: str, typed: str) -> str:
+    """`phrase` (normal form, trade words rewritten) with the trade words as the salesperson
+    typed them in `typed` (the message in `normalize_name` form), for the questions they
+    read: 玻璃清洗液 → 玻璃水, 刹车片 → 刹车皮. Only words that appear in `typed` are put back."""
+    targets, typed_as = _typed_words(D.GENERATION[0])
+    for word in targets:
+        if word in phrase:
+            source = next((s for s in typed_as[word] if s in typed and s not in phrase), None)
+            if source is not None and word not in typed:
+                phrase = phrase.replace(word, source)
+    return phrase
+
+
+@functools.lru_cache(maxsize=4)
+def _typed_words(generation: int) -> tuple[list[str], dict[str, list[str]]]:
+    """Words in normal form (longest first) → the words the rewrites turn into them."""
+    typed_as: dict[str, list[str]] = {}
+    for source in sorted(D.TEXT_REWRITES, key=len, reverse=True):
+        typed_as.setdefault(normalize(source), []).append(source)
+    return sorted(typed_as, key=len, reverse=True), typed_as
+
+
 def normalize_name(text: str) -> str:
     """Normal form without rewrites (catalogue names, customer names)."""
     text = _THOUSANDS.sub(",", text or "")  # 1，200 (a fullwidth comma) is a number

@@ -18,6 +18,8 @@ ROWS = [
     ("3M-TAPE-19", "3M 电工胶带 19mm 黑色", "辅料", "3M", "卷", "通用"),
     ("MIC-2055516-P4", "米其林 浩悦4 205/55R16 91V", "轮胎", "米其林", "条", "通用"),
     ("CAS-EDGE-530-4L", "嘉实多 极护 全合成机油 5W-30 4L", "机油", "嘉实多", "桶", "通用"),
+    ("GY-WASH-25", "固特异 玻璃清洗液 -25度 2L", "养护", "固特异", "桶", "通用"),
+    ("GY-WASH-40", "固特异 玻璃清洗液 -40度 2L", "养护", "固特异", "桶", "通用"),
 ]
 CUSTOMERS = [CustomerRef("SZ-018", "苏州园区路安汽修", ("路安",), True)]
 
@@ -66,3 +68,13 @@ def test_a_tyre_size_written_with_spaces(index: ParserIndex) -> None:
     draft = parse("路安 米其林 200 50 16", index)
     assert draft.lines[0].qty == 200
     assert any("数量不一致（200、50、16）" in q for q in draft.questions), draft.questions
+
+
+def test_an_open_line_is_quoted_in_the_words_the_salesperson_typed(index: ParserIndex) -> None:
+    draft = parse("路安 玻璃水 二十桶", index)
+    [line] = draft.lines
+    assert line.sku is None and line.qty == 20
+    assert line.name == "玻璃水"  # not the lexicon's 玻璃清洗液
+    asked = [q for q in draft.questions if q.startswith("第1行“玻璃水”匹配到多个商品")]
+    assert asked, draft.questions
+    assert line.phrase == "玻璃清洗液"  # what a pick teaches is keyed in normal form
