@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot.domain import limits
+from bot.domain.parser_table import HEADER_WORDS
 from bot.imports import _header_key
 from bot.ordering import InputError, LineInput, OrderService, Outcome, PlaceOrder
 from integrations import excel
@@ -35,13 +36,14 @@ MAX_ROWS = 500
 MAX_UNPACKED = 40 * 1024 * 1024
 SUFFIXES = (*excel.CSV_SUFFIXES, *excel.XLSX_SUFFIXES)
 
-# field → accepted headers (compared with bot.imports._header_key)
+# field → accepted headers (compared with bot.imports._header_key): the same words as a table
+# pasted in chat (bot/domain/parser_table.py), so a sheet and a paste read alike. Brand, spec
+# and model columns are read with the name (博世 | 前刹车片 | 朗逸 is one product phrase).
+CONTEXT_FIELDS = ("brand", "spec", "model")
 HEADERS: dict[str, tuple[str, ...]] = {
-    "customer": ("customer", "客户", "客户编码", "客户名称", "客户代码"),
-    "sku": ("sku", "商品编码", "编码", "货号", "物料编码"),
-    "name": ("name", "商品名称", "名称", "商品", "品名"),
-    "qty": ("qty", "数量", "订货数量", "订购数量"),
-    "price": ("price", "单价", "价格", "含税单价"),
+    f: (f, *HEADER_WORDS[f], *extra)
+    for f, extra in (("customer", ("客户代码",)), ("sku", ()), ("name", ()), ("qty", ()),
+                     ("price", ()), ("brand", ()), ("spec", ()), ("model", ()))
 }
 _LOOKUP = {_header_key(n): f for f, names in HEADERS.items() for n in names}
 _INT = re.compile(r"^\d+(?:\.0+)?$")
@@ -228,7 +230,8 @@ async def _line(number: int, row: dict[str, str], parser: _Parser, products: Any
     sku_text, name_text = row.get("sku", ""), row.get("name", "")
     if not sku_text and not name_text:
         return Unmatched(number, "sku", "no_product", "没有写商品编码或商品名称")
-    found = await _product(sku_text, name_text, qty, parser, products, team, names)
+    context = " ".join(t for f in CONTEXT_FIELDS if (t := row.get(f, "").strip()))
+    found = await _product(sku_text, name_text, qty, parser, products, team, names, context)
     if isinstance(found, str):
         return Unmatched(number, "sku" if sku_text else "name", "unmatched", found)
     return SheetLine(number, found[0], found[1], qty, price)
@@ -256,7 +259,8 @@ class _Names:
 
 
 async def _product(sku_text: str, name_text: str, qty: int, parser: _Parser, products: Any,
-                   team: str, names: _Names | None = None) -> tuple[str, str] | str:
+                   team: str, names: _Names | None = None,
+                   context: str = "") -> tuple[str, str] | str:
     """(sku, name), or why not (Chinese). An exact code wins; a code the catalogue does not
     know is not replaced by a guess from the name."""
     if sku_text:
@@ -273,7 +277,8 @@ async def _product(sku_text: str, name_text: str, qty: int, parser: _Parser, pro
         return exact, products[exact].name  # a catalogue name copied as it is
     # The parser reads a line as chat does: the name with its quantity (a bare name is no
     # order line to it); the quantity itself is the sheet's.
-    draft = await parser.parse(f"{name_text} x{qty}", team=team)
+    phrase = " ".join(t for t in (context, name_text) if t) if name_text else ""
+    draft = await parser.parse(f"{phrase} x{qty}", team=team)
     lines = draft["lines"]
     # One product however the parser cut the cell (it may split a long name in two lines
     # that both name the same SKU); two products, or a line it is unsure of, is not a match.

@@ -126,3 +126,19 @@ async def test_a_price_below_the_floor_refuses_that_customers_draft_only(app_cli
     # a manager's key may approve it
     status, _, body = await upload(app_client, "manager", "q.xlsx", xlsx(rows[:2]))
     assert status == 201 and body["orders"][0]["lines"][0]["unit_price"] == 10.0
+
+
+async def test_a_sheet_reads_the_header_words_of_a_pasted_table_and_its_brand_column(
+        app_client):
+    # 客户代码 / 料号 / 品牌 / 配件名称 / 车型 / 件数: another ERP's export, not our template
+    rows = [("客户代码", "料号", "品牌", "配件名称", "车型", "件数"),
+            ("C0001", "", "博世", "前刹车片", "朗逸", 4),
+            ("C0001", "", "曼牌", "空滤", "卡罗拉", 2),
+            ("C0001", "", "米其林", "前刹车片", "朗逸", 1)]
+    status, _, body = await upload(app_client, "sales", "erp.xlsx", xlsx(rows))
+    assert status == 201, body
+    [order] = body["orders"]
+    assert sorted((ln["sku"], ln["qty"]) for ln in order["lines"]) == [("BRK00001", 4),
+                                                                       ("FLT00001", 2)]
+    # the brand column counts: there is no 米其林 brake pad, so the row is asked, not guessed
+    assert [(u["row"], u["field"]) for u in body["unmatched"]] == [(4, "name")]
