@@ -101,20 +101,32 @@ class Column:
         return (self.field, self.label, *self.aliases)
 
 
+# What other systems (ERP exports: 金蝶, 用友 …) call a product code.
+SKU_ALIASES = ("编码", "货号", "物料编码", "产品编码", "商品编号", "存货编码", "料号")
+
 COLUMNS: dict[str, tuple[Column, ...]] = {
     "products": (
-        Column("sku", "商品编码", ("编码", "货号")), Column("name", "商品名称", ("名称",)),
-        Column("category", "品类", ("类别",)), Column("brand", "品牌"),
-        Column("unit", "单位"), Column("price", "单价", ("价格",)),
-        Column("models", "适用车型", ("车型",), required=False),
+        Column("sku", "商品编码", SKU_ALIASES),
+        Column("name", "商品名称",
+               ("名称", "物料名称", "产品名称", "存货名称", "品名", "配件名称")),
+        Column("category", "品类", ("类别", "分类", "商品分类", "物料分类", "存货分类",
+                                    "产品类别")),
+        Column("brand", "品牌"),
+        Column("unit", "单位", ("计量单位", "主计量单位")),
+        Column("price", "单价", ("价格", "销售单价", "销售价", "批发价", "含税单价")),
+        Column("models", "适用车型", ("车型", "适用车系"), required=False),
         Column("weight_kg", "重量", ("重量kg", "重量(kg)", "单件重量", "weight"), required=False),
     ),
     "customers": (
-        Column("code", "客户编码"), Column("name", "客户名称"), Column("aliases", "别名"),
+        Column("code", "客户编码", ("客户代码", "客户编号")),
+        Column("name", "客户名称", ("客户全称",)), Column("aliases", "别名", ("客户简称", "简称")),
         Column("credit_limit", "信用额度"), Column("contact", "联系人"),
-        Column("phone", "电话", ("联系电话",)), Column("address", "收货地址", ("地址",)),
-        Column("invoice_type", "开票类型"), Column("tax_id", "税号"),
-        Column("bank", "开户行"), Column("account", "银行账号", ("账号",)),
+        Column("phone", "电话", ("联系电话",)),
+        Column("address", "收货地址", ("地址", "送货地址")),
+        Column("invoice_type", "开票类型", ("发票类型",)),
+        Column("tax_id", "税号", ("纳税人识别号", "统一社会信用代码")),
+        Column("bank", "开户行", ("开户银行",)),
+        Column("account", "银行账号", ("账号", "银行帐号")),
         Column("openid", "微信openid", ("openid",), required=False),
         Column("wecom_userid", "企业微信账号", required=False),
     ),
@@ -127,8 +139,8 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         Column("phone", "电话", ("联系电话", "手机"), required=False),
     ),
     "stock": (
-        Column("warehouse", "仓编码", ("仓库编码",)), Column("sku", "商品编码"),
-        Column("on_hand", "在库数量", ("可用库存", "库存")),
+        Column("warehouse", "仓编码", ("仓库编码",)), Column("sku", "商品编码", SKU_ALIASES),
+        Column("on_hand", "在库数量", ("可用库存", "库存", "库存数量", "现存量", "结存数量")),
         Column("safety_stock", "安全库存", required=False),
     ),
     "staff": (
