@@ -115,6 +115,7 @@ COLUMNS: dict[str, tuple[Column, ...]] = {
         Column("unit", "单位", ("计量单位", "主计量单位")),
         Column("price", "单价", ("价格", "销售单价", "销售价", "批发价", "含税单价")),
         Column("models", "适用车型", ("车型", "适用车系"), required=False),
+        Column("spec", "规格型号", ("规格", "型号"), required=False),
         Column("weight_kg", "重量", ("重量kg", "重量(kg)", "单件重量", "weight"), required=False),
     ),
     "customers": (
@@ -346,6 +347,8 @@ def parse_product(r: RowReader) -> None:
     v = r.parsed.values
     v["sku"] = r.parsed.key = r.text("sku", required=True) or None
     v["name"] = r.text("name", required=True)
+    if r.has("spec") and (spec := r.text("spec")) and spec.upper() not in v["name"].upper():
+        v["name"] = f"{v['name']} {spec}"  # 规格型号 in its own column: part of the name
     v["category"] = r.text("category", required=True)
     v["brand"] = r.text("brand")
     v["unit"] = r.text("unit") or "件"

@@ -494,13 +494,17 @@ def test_imprecise_big_number_is_not_passed_off_as_digits(tmp_path):
 async def test_an_erp_export_s_header_words_are_understood(db, tmp_path):
     """物料编码 / 物料名称 / 物料分类 / 计量单位 / 销售单价: a 金蝶 or 用友 export, as it is."""
     path = write_csv(tmp_path / "erp.csv", [
-        ["物料编码", "物料名称", "物料分类", "品牌", "计量单位", "销售单价", "适用车系"],
-        ["VAR-H6-70", "瓦尔塔 蓄电池 H6-70 70Ah", "蓄电池", "瓦尔塔", "块", "560.00", "通用"],
+        ["物料编码", "物料名称", "规格型号", "物料分类", "品牌", "计量单位", "销售单价",
+         "适用车系"],
+        ["VAR-H6-70", "瓦尔塔 蓄电池", "H6-70 70Ah", "蓄电池", "瓦尔塔", "块", "560.00", "通用"],
+        ["MAN-W712", "曼牌 机油滤清器 W712/75", "w712/75", "滤清器", "曼牌", "个", "32", "朗逸"],
     ])
     report = await import_file("products", path)
-    assert report.created == 1
+    assert report.created == 2
     p = await Product.get(sku="VAR-H6-70")
+    # the 规格型号 column becomes part of the name (the parser and the cards read names)
     assert (p.name, p.category, p.unit, str(p.price)) == (
         "瓦尔塔 蓄电池 H6-70 70Ah", "蓄电池", "块", "560.00")
+    assert (await Product.get(sku="MAN-W712")).name == "曼牌 机油滤清器 W712/75"  # not twice
     assert map_header("stock", ["仓库编码", "存货编码", "现存量"]) == {
         "仓库编码": "warehouse", "存货编码": "sku", "现存量": "on_hand"}
