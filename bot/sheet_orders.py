@@ -40,10 +40,10 @@ SUFFIXES = (*excel.CSV_SUFFIXES, *excel.XLSX_SUFFIXES)
 # pasted in chat (bot/domain/parser_table.py), so a sheet and a paste read alike. Brand, spec
 # and model columns are read with the name (博世 | 前刹车片 | 朗逸 is one product phrase).
 CONTEXT_FIELDS = ("brand", "spec", "model")
+_SHEET_ONLY = {"customer": ("客户代码", "客户编号")}
 HEADERS: dict[str, tuple[str, ...]] = {
-    f: (f, *HEADER_WORDS[f], *extra)
-    for f, extra in (("customer", ("客户代码",)), ("sku", ()), ("name", ()), ("qty", ()),
-                     ("price", ()), ("brand", ()), ("spec", ()), ("model", ()))
+    f: (f, *HEADER_WORDS[f], *_SHEET_ONLY.get(f, ()))
+    for f in ("customer", "sku", "name", "qty", "price", "brand", "spec", "model")
 }
 _LOOKUP = {_header_key(n): f for f, names in HEADERS.items() for n in names}
 _INT = re.compile(r"^\d+(?:\.0+)?$")
