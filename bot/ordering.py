@@ -375,6 +375,10 @@ class OrderService:
             if fresh.status not in (OrderStatus.draft, OrderStatus.on_hold):
                 # Another confirmation won the race: refuse as a sequential one would.
                 raise sm.IllegalTransition(fresh.no, fresh.status, OrderStatus.confirmed)
+            # News for the salesperson: the order going on hold, or a hold whose failed gates
+            # changed; a repeated confirm with the same result is not (however far apart).
+            news = (fresh.status != OrderStatus.on_hold
+                    or _failed_key(fresh.gates) != _failed_key([g.as_dict() for g in gates]))
             fresh.gates = [g.as_dict() for g in gates]
             await orderstatus.move(
                 Seen(fresh.id, fresh.no, fresh.status),
@@ -382,7 +386,7 @@ class OrderService:
                      {"failed": [g.as_dict() for g in failed(gates)]}),
                 actor=actor, at=_now(), columns={"gates": fresh.gates})
             fresh.status = OrderStatus.on_hold
-            if actor != fresh.salesperson:  # a salesperson confirming in chat sees the card
+            if news and actor != fresh.salesperson:  # one confirming in chat sees the card
                 await self._emit(ev.GateFailed(fresh.no, tuple(
                     (g.code, g.message) for g in failed(gates)), _now()))
         return Outcome(fresh, gates)
@@ -564,6 +568,12 @@ class OrderService:
 
 
 # ---- helpers ---------------------------------------------------------------------------
+
+
+def _failed_key(gates: Sequence[Mapping[str, Any]] | None) -> tuple[tuple[str, str], ...]:
+    """The failed gates of stored gate results, comparable: (code, message) pairs."""
+    return tuple(sorted((str(g.get("code")), str(g.get("message", "")))
+                        for g in gates or () if not g.get("ok")))
 
 def _now() -> datetime:
     return datetime.now(UTC)

@@ -166,6 +166,27 @@ async def test_held_order_tells_the_salesperson_unless_they_confirmed_it_themsel
     assert len(await rows(event="gate_failed")) == 2
 
 
+async def test_a_repeated_hold_minutes_apart_is_no_news_either(client, monkeypatch):
+    """The same gate result, confirmed again later (an API client retrying), does not message
+    the salesperson again: it is the result that is compared, not the clock."""
+    import itertools
+    from datetime import UTC, datetime, timedelta
+
+    from bot import ordering
+
+    start = datetime.now(UTC)
+    ticks = itertools.count()
+    monkeypatch.setattr(ordering, "_now", lambda: start + timedelta(minutes=next(ticks)))
+    status, body = await post(client, "/api/orders", {
+        "customer": "C0002", "lines": [{"sku": "FLT00001", "qty": 10}]})
+    await Order.filter(no=body["no"]).update(salesperson="zhangwei")
+    await Stock.filter(product__sku="FLT00001").update(on_hand=0)
+    for _ in range(3):
+        status, _ = await post(client, f"/api/orders/{body['no']}/confirm")
+        assert status == 409
+    assert len(await rows(event="gate_failed")) == 1
+
+
 async def test_expedite_tells_the_warehouse_group(client):
     no = await confirmed(client)
     status, body = await post(client, f"/api/orders/{no}/expedite",
