@@ -14,7 +14,6 @@ question in Chinese; so do unclear customers, quantities, addresses and tax IDs.
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -39,7 +38,7 @@ from bot.domain.parser_fields import (
 from bot.domain.parser_index import CustomerRef, ParserIndex, phrase_key
 from bot.domain.parser_match import LineMatch, match_item
 from bot.domain.parser_table import expand_tables
-from bot.domain.parser_text import as_typed, normalize, normalize_name
+from bot.domain.parser_text import as_typed, normalize_name, rewrite
 
 __all__ = ["CustomerRef", "Draft", "DraftLine", "ParserIndex", "parse"]
 
@@ -113,14 +112,15 @@ def parse(text: str, index: ParserIndex, customer_code: str | None = None,
     """Read an order message; `customer_code` (e.g. from --customer) overrides the text;
     `team` chooses whose learnt phrases apply (besides everyone's)."""
     ctx = _Context(index, team=team)
-    lines = expand_tables(normalize(text).split("\n"))
+    named = normalize_name(text)  # as typed, in normal form: questions quote its words
+    lines = expand_tables(rewrite(named).split("\n"))
     for line in lines:
         _read_line(line, ctx)
     questions: list[str] = []
     customer = resolve_customer(ctx.mentions, index.customers, customer_code)
     if customer.question:
         questions.append(customer.question)
-    draft_lines = [_draft_line(n, item, index, questions, ctx.team, text)
+    draft_lines = [_draft_line(n, item, index, questions, ctx.team, named)
                    for n, item in enumerate(ctx.items, start=1)]
     if not draft_lines:
         questions.append("没有识别到商品，请按“商品名称或编码 数量”发送")
@@ -271,7 +271,7 @@ def _draft_line(n: int, item: Item, index: ParserIndex, questions: list[str],
     if index.learnt and not item.has("sku", "badsku"):
         m = _learnt(raw, index, team) or m
     # an open line is quoted back in the salesperson's own words (玻璃水, not 玻璃清洗液)
-    label = m.name if m.sku else as_typed(m.name or raw, _typed_form(typed))
+    label = m.name if m.sku else as_typed(m.name or raw, typed)
     qty, qty_question = _quantity(item, m)
     price = _price(item)
     if m.problem:
@@ -280,12 +280,6 @@ def _draft_line(n: int, item: Item, index: ParserIndex, questions: list[str],
         questions.append(f"第{n}行“{label}”{qty_question}")
     return DraftLine(m.sku, label, qty, price, m.confidence, m.candidates if not m.sku else [],
                      raw)
-
-
-@functools.lru_cache(maxsize=16)
-def _typed_form(text: str) -> str:
-    """The message in normal form without rewrites (only for lines that ask a question)."""
-    return normalize_name(text)
 
 
 def _learnt(raw: str, index: ParserIndex, team: str) -> LineMatch | None:

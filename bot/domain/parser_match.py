@@ -217,8 +217,8 @@ def _ranked(raw: str, table: ProductTable, bits: int, base: float
     keys = table.name_keys
     best = process.extract(raw, [keys[i] for i in ids], scorer=fuzz.WRatio, processor=None,
                            limit=MAX_CANDIDATES)
-    return [(table.skus[i], table.names[i], round(base + (1 - base) * 0.01 * s * 0.9, 2))
-            for i, s in ((ids[j], s) for _, s, j in best)]
+    return [(table.skus[ids[j]], table.names[ids[j]],
+             round(base + (1 - base) * 0.01 * s * 0.9, 2)) for _, s, j in best]
 
 
 def _fuzzy(raw: str, table: ProductTable) -> LineMatch:

@@ -41,7 +41,11 @@ _REGEX_REWRITES = tuple((re.compile(p), r) for p, r in D.REGEX_REWRITES)
 
 def normalize(text: str) -> str:
     """Normal form for matching; the query side also gets the trade-word rewrites."""
-    text = normalize_name(text)
+    return rewrite(normalize_name(text))
+
+
+def rewrite(text: str) -> str:
+    """The trade-word rewrites of text already in `normalize_name` form."""
     for _ in range(2):  # 汽油滤芯 → 汽油滤清器 → 燃油滤清器: a rewrite may make another one's word
         rewritten = _rewrite_re().sub(lambda m: D.TEXT_REWRITES[m[0]], text)
         if rewritten == text:
